@@ -1,0 +1,1 @@
+# Models arrive with their issue; the app exists so that the layout is fixed from the start.

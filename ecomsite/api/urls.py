@@ -1,0 +1,26 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("events", views.EventApi, basename="event")
+router.register("customers", views.CustomerApi, basename="customer")
+router.register("products", views.ProductApi, basename="product")
+router.register("imports", views.ImportBatchApi, basename="import")
+
+urlpatterns = [
+    path("imports/upload/", views.ImportUploadApi.as_view(), name="import-upload"),
+    path(
+        "imports/<int:import_pk>/rejections/",
+        views.ImportRejectionApi.as_view({"get": "list"}),
+        name="import-rejections",
+    ),
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,29 @@
+from django import forms
+from django.conf import settings
+
+from ecomsite.models import ImportFormat
+from ecomsite.services.imports import FILE_FORMATS
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="CSV or JSON Lines, plain or gzip-compressed (.gz). "
+        f"At most {settings.IMPORT_UPLOAD_MAX_BYTES // 1024**2:,} MB."
+    )
+    format = forms.ChoiceField(
+        choices=[(f.value, f.label) for f in FILE_FORMATS],
+        initial=ImportFormat.ONLINE_RETAIL,
+        help_text="Online Retail: the UCI export's columns. Generic CSV/JSONL: see the README.",
+    )
+
+    def clean_file(self) -> object:
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.IMPORT_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"This file is {upload.size / 1024**2:,.0f} MB; uploads may be at most "
+                f"{settings.IMPORT_UPLOAD_MAX_BYTES // 1024**2:,} MB. "
+                "Use `manage.py import_events` for larger files."
+            )
+        if upload.size == 0:
+            raise forms.ValidationError("The file is empty.")
+        return upload

@@ -1,0 +1,262 @@
+"""Store validated event frames: customers and products upserted, events inserted idempotently.
+
+The one write path for events, shared by file imports, the bulk API and the synthetic generator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from ecomsite.engine import columns as col
+from ecomsite.engine import parsing
+from ecomsite.models import (
+    Customer,
+    Event,
+    ImportBatch,
+    ImportFormat,
+    ImportRejection,
+    ImportSource,
+    PartnerToken,
+    Product,
+    RunStatus,
+)
+
+from . import readers
+from .runs import run_succeed
+
+from .bulk import db_datetimes, db_floats, db_now, id_map, insert_ignoring_conflicts, upsert_filling_blanks
+
+EVENT_FIELDS = (
+    "customer",
+    "product",
+    "kind",
+    "quantity",
+    "unit_price",
+    "occurred_at",
+    "order_id",
+    "session_id",
+    "source",
+    "idempotency_key",
+    "import_batch",
+    "created_at",
+    "updated_at",
+)
+
+
+def _first_non_blank(series: pd.Series) -> str:
+    values = series[series != ""]
+    return str(values.iloc[0]) if len(values) else ""
+
+
+def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
+    """Create the customers an event frame mentions; fill a blank country. Returns {external id: pk}."""
+    known = events[events[col.CUSTOMER_ID].notna()]
+    if known.empty:
+        return {}
+    countries = known.groupby(col.CUSTOMER_ID, sort=False)[col.CUSTOMER_COUNTRY].agg(_first_non_blank)
+    now = db_now()
+    rows = [
+        (external_id, country, False, False, "{}", now, now)
+        for external_id, country in countries.items()
+    ]
+    upsert_filling_blanks(
+        Customer,
+        ("external_id", "country", "email_consent", "ads_consent", "attributes", "created_at", "updated_at"),
+        rows,
+        conflict="external_id",
+        fill=("country",),
+    )
+    return id_map(Customer, "external_id", countries.index)
+
+
+def products_upsert(*, events: pd.DataFrame) -> dict[str, int]:
+    """Create the products an event frame mentions; fill a blank title, category or price
+    (the median positive price of its purchases in the frame). Returns {external id: pk}."""
+    grouped = events.groupby(col.PRODUCT_ID, sort=False)
+    titles = grouped[col.PRODUCT_TITLE].agg(_first_non_blank)
+    categories = grouped[col.PRODUCT_CATEGORY].agg(_first_non_blank)
+    priced = events[(events[col.KIND] == col.PURCHASE) & (events[col.UNIT_PRICE] > 0)]
+    prices = priced.groupby(col.PRODUCT_ID)[col.UNIT_PRICE].median().round(4).reindex(titles.index)
+    now = db_now()
+    rows = list(
+        zip(
+            titles.index,
+            titles.tolist(),
+            categories.tolist(),
+            db_floats(prices),
+            [True] * len(titles),
+            [now] * len(titles),
+            [now] * len(titles),
+            strict=True,
+        )
+    )
+    upsert_filling_blanks(
+        Product,
+        ("external_id", "title", "category", "price", "is_active", "created_at", "updated_at"),
+        rows,
+        conflict="external_id",
+        fill=("title", "category", "price"),
+    )
+    return id_map(Product, "external_id", titles.index)
+
+
+def events_store(*, events: pd.DataFrame, batch: ImportBatch) -> int:
+    """Insert a validated event frame for `batch`. Events whose idempotency key is already stored
+    (from any batch, or earlier in this frame) are skipped. Returns how many rows were inserted."""
+    if events.empty:
+        return 0
+    with transaction.atomic():
+        customer_ids = customers_upsert(events=events)
+        product_ids = products_upsert(events=events)
+        now = db_now()
+        customers = events[col.CUSTOMER_ID].map(customer_ids)
+        rows = zip(
+            [None if pd.isna(c) else int(c) for c in customers.tolist()],
+            events[col.PRODUCT_ID].map(product_ids).astype("int64").tolist(),
+            events[col.KIND].tolist(),
+            events[col.QUANTITY].astype("int64").tolist(),
+            db_floats(events[col.UNIT_PRICE]),
+            db_datetimes(events[col.TIMESTAMP]),
+            events[col.ORDER_ID].tolist(),
+            events[col.SESSION_ID].tolist(),
+            events[col.SOURCE].tolist(),
+            events[col.IDEMPOTENCY_KEY].tolist(),
+            [batch.pk] * len(events),
+            [now] * len(events),
+            [now] * len(events),
+            strict=True,
+        )
+        return insert_ignoring_conflicts(
+            Event, EVENT_FIELDS, list(rows), conflict="idempotency_key"
+        )
+
+
+def customers_refresh_seen(*, batch: ImportBatch) -> int:
+    """Set first/last seen of the customers this batch touched, from all their events (set-based)."""
+    history = Event.objects.filter(customer=OuterRef("pk")).order_by()
+    touched = Event.objects.filter(import_batch=batch, customer__isnull=False).values("customer_id")
+    return Customer.objects.filter(pk__in=touched).update(
+        first_seen_at=Subquery(history.order_by("occurred_at").values("occurred_at")[:1]),
+        last_seen_at=Subquery(history.order_by("-occurred_at").values("occurred_at")[:1]),
+    )
+
+
+def accepted_keys(*, batch: ImportBatch, keys: list[str]) -> set[str]:
+    """Which of these idempotency keys were stored by `batch` (the rest were duplicates)."""
+    return set(
+        Event.objects.filter(import_batch=batch, idempotency_key__in=keys).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    status: str  # "accepted" | "duplicate" | "rejected"
+    idempotency_key: str = ""
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch: ImportBatch
+    items: list[ItemResult]
+
+    def count(self, status: str) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+
+def events_ingest_batch(
+    *,
+    items: Sequence[object],
+    token: PartnerToken | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> BatchResult:
+    """The bulk API: validate each item, store the valid ones, answer per item.
+
+    Items are JSON values from the request (objects in the generic format). Resending a batch is
+    harmless: every event already stored answers "duplicate". The call is recorded as an
+    ImportBatch (source "api") with its rejections, like a file import.
+    """
+    batch = ImportBatch(
+        source=ImportSource.API,
+        format=ImportFormat.API,
+        file_name=f"{len(items)} events",
+        partner_token=token,
+        created_by=created_by,
+        status=RunStatus.RUNNING,
+        started_at=timezone.now(),
+    )
+    batch.save()
+    records, malformed = [], []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            records.append({**item, col.ROW_NUMBER: index, parsing.RAW: _dumps(item)})
+        else:
+            malformed.append(
+                {
+                    col.ROW_NUMBER: index,
+                    "reason": parsing.MALFORMED_JSON,
+                    "message": "not a JSON object",
+                    parsing.RAW: _dumps(item),
+                }
+            )
+    parsed = parsing.parse_generic(readers.records_frame(records), default_source="api")
+    with transaction.atomic():
+        events_store(events=parsed.events, batch=batch)
+        stored = accepted_keys(batch=batch, keys=parsed.events[col.IDEMPOTENCY_KEY].tolist())
+        rejected = malformed + parsed.rejected.to_dict("records")
+        ImportRejection.objects.bulk_create(
+            [
+                ImportRejection(
+                    batch=batch,
+                    row_number=r[col.ROW_NUMBER],
+                    reason=r["reason"],
+                    message=str(r["message"])[:500],
+                    raw=r[parsing.RAW],
+                )
+                for r in rejected
+            ]
+        )
+        results: dict[int, ItemResult] = {
+            int(r[col.ROW_NUMBER]): ItemResult(
+                int(r[col.ROW_NUMBER]), "rejected", reason=r["reason"], message=r["message"]
+            )
+            for r in rejected
+        }
+        claimed: set[str] = set()
+        for index, key in zip(
+            parsed.events[col.ROW_NUMBER].tolist(), parsed.events[col.IDEMPOTENCY_KEY].tolist(), strict=True
+        ):
+            # The first item with a key stored by this call is "accepted"; repeats are duplicates.
+            first = key in stored and key not in claimed
+            claimed.add(key)
+            results[index] = ItemResult(index, "accepted" if first else "duplicate", idempotency_key=key)
+        items_out = [results[i] for i in range(len(items))]
+        accepted = sum(1 for item in items_out if item.status == "accepted")
+        run_succeed(
+            batch,
+            message=f"{len(items):,} events: {accepted:,} accepted",
+            rows_received=len(items),
+            rows_accepted=accepted,
+            rows_rejected=len(rejected),
+            rows_duplicate=len(items) - accepted - len(rejected),
+            quality=parsed.quality,
+        )
+        if accepted:
+            customers_refresh_seen(batch=batch)
+    return BatchResult(batch=batch, items=items_out)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, default=str)[:2_000]
