@@ -63,7 +63,7 @@ ObjectArray = npt.NDArray[np.object_]
 
 SOURCE = "synthetic"
 
-# --- Model constants -----------------------------------------------------------------------------
+# --- Model constants ------------------------------------------------------------------------------
 ZIPF_EXPONENT = 1.1  # product popularity ~ (rank + 1) ** -ZIPF_EXPONENT
 CATEGORY_SIZE_ALPHA = 3.0  # Dirichlet concentration of category sizes (products per category)
 PRICE_LOG_MEAN = float(np.log(12.0))  # centre of the per-category log-mean price (currency units)
@@ -103,7 +103,7 @@ VIEW_GAP_SHAPE = 1.5
 VIEW_GAP_SCALE_S = 30.0
 CHECKOUT_MIN_S = 30.0  # seconds from the last view to the order = min + Exponential(mean)
 CHECKOUT_MEAN_S = 90.0
-DEDUPE_ROUNDS = 8  # redraws of a product carted twice in one session
+DEDUPE_ROUNDS = 12  # redraw rounds for a product carted twice in one session
 
 # Relative session intensity by hour of day (UTC), day of week (Monday first).
 HOURLY_PROFILE = np.array(
@@ -128,7 +128,7 @@ _VIEW, _CART, _PURCHASE, _RETURN = (
 _KINDS: ObjectArray = np.array(col.EVENT_KINDS, dtype=object)
 
 _CATEGORY_NOUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Home & Kitchen", ("Mug", "Teapot", "Cutting Board", "Storage Jar", "Tea Towel", "Candle Holder")),
+    ("Home & Kitchen", ("Mug", "Teapot", "Cutting Board", "Storage Jar", "Tea Towel", "Candle")),
     ("Electronics", ("Headphones", "Charger", "Speaker", "Power Bank", "Smart Plug", "Keyboard")),
     ("Books", ("Novel", "Cookbook", "Atlas", "Biography", "Puzzle Book", "Travel Guide")),
     ("Toys & Games", ("Jigsaw", "Board Game", "Plush Bear", "Building Set", "Kite", "Yo-Yo")),
@@ -137,10 +137,10 @@ _CATEGORY_NOUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Garden", ("Plant Pot", "Watering Can", "Seed Kit", "Bird Feeder", "Trowel", "Lantern")),
     ("Fashion", ("Scarf", "T-Shirt", "Tote Bag", "Sunglasses", "Wallet", "Socks")),
     ("Grocery", ("Coffee", "Tea Selection", "Chocolate", "Olive Oil", "Honey", "Granola")),
-    ("Health", ("Vitamins", "First Aid Kit", "Thermometer", "Hot Water Bottle", "Protein Bar", "Massage Ball")),
-    ("Pet Supplies", ("Dog Lead", "Cat Toy", "Pet Bed", "Chew Stick", "Food Bowl", "Grooming Brush")),
-    ("Stationery", ("Notebook", "Pen Set", "Desk Organiser", "Greeting Card", "Wrapping Paper", "Planner")),
-)  # fmt: skip
+    ("Health", ("Vitamins", "First Aid Kit", "Thermometer", "Hot Water Bottle", "Massage Ball")),
+    ("Pet Supplies", ("Dog Lead", "Cat Toy", "Pet Bed", "Chew Stick", "Food Bowl", "Pet Brush")),
+    ("Stationery", ("Notebook", "Pen Set", "Desk Organiser", "Greeting Card", "Planner")),
+)
 _GENERIC_NOUNS = ("Item", "Set", "Kit", "Pack", "Bundle", "Collection")
 _ADJECTIVES = ("Classic", "Vintage", "Modern", "Deluxe", "Mini", "Large",
                "Eco", "Retro", "Premium", "Everyday", "Compact", "Handmade")  # fmt: skip
@@ -198,11 +198,12 @@ class SyntheticParams:
 def _start_ns(start: str) -> int:
     """Nanoseconds since the epoch of `start` (ISO date/datetime; naive means UTC)."""
     try:
-        stamp = pd.Timestamp(start)
+        parsed: object = pd.Timestamp(start)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"start {start!r} is not an ISO date") from exc
-    if stamp is pd.NaT or pd.isna(stamp):
+    if not isinstance(parsed, pd.Timestamp):  # "NaT", ""
         raise ValueError(f"start {start!r} is not an ISO date")
+    stamp = parsed
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return int(stamp.value)
 
@@ -292,7 +293,9 @@ def _build_world(params: SyntheticParams) -> _World:
     noun = rng.integers(0, 1 << 30, n_products)
     titles = [
         f"{_ADJECTIVES[a]} {_COLOURS[c]} {nouns[k][n % len(nouns[k])]}"
-        for a, c, k, n in zip(adjective.tolist(), colour.tolist(), category.tolist(), noun.tolist())
+        for a, c, k, n in zip(
+            adjective.tolist(), colour.tolist(), category.tolist(), noun.tolist(), strict=True
+        )
     ]
     width = max(5, len(str(n_products)))
     product_ids = np.array([f"SKU{i:0{width}d}" for i in range(1, n_products + 1)], dtype=object)
@@ -311,7 +314,9 @@ def _build_world(params: SyntheticParams) -> _World:
 
     # Customers: country, concentrated category preferences, activity, purchase propensity.
     country_weight = (np.arange(len(params.countries)) + 1.0) ** -COUNTRY_ZIPF_EXPONENT
-    country = rng.choice(len(params.countries), n_customers, p=country_weight / country_weight.sum())
+    country = rng.choice(
+        len(params.countries), n_customers, p=country_weight / country_weight.sum()
+    )
     alpha = np.maximum(PREFERENCE_CONCENTRATION * n_categories * category_mix, 1e-3)
     gammas = rng.gamma(alpha, size=(n_customers, n_categories))
     totals = gammas.sum(axis=1, keepdims=True)
@@ -398,7 +403,7 @@ def latent_preferences(params: SyntheticParams) -> pd.DataFrame:
     )
 
 
-# --- Sampling helpers ------------------------------------------------------------------------------
+# --- Sampling helpers -----------------------------------------------------------------------------
 
 
 def _global_category(world: _World, u: FloatArray) -> IntArray:
@@ -429,7 +434,8 @@ def _session_starts(world: _World, u: FloatArray) -> IntArray:
     lower = np.where(hour > 0, hour_cum[np.maximum(hour - 1, 0)], 0.0)
     frac = np.clip((u - lower) / world.hour_weight[hour], 0.0, 1.0)
     micros = np.floor((hour + frac) * 3600.0 * 1e6).astype(np.int64)
-    return world.start_ns + micros * _NS_PER_US
+    starts: IntArray = (world.start_ns + micros * _NS_PER_US).astype(np.int64)
+    return starts
 
 
 def _group_rank(groups: IntArray) -> IntArray:
@@ -441,10 +447,11 @@ def _group_rank(groups: IntArray) -> IntArray:
     new = np.empty(n, dtype=bool)
     new[0] = True
     np.not_equal(groups[1:], groups[:-1], out=new[1:])
-    return index - np.maximum.accumulate(np.where(new, index, 0))
+    rank: IntArray = (index - np.maximum.accumulate(np.where(new, index, 0))).astype(np.int64)
+    return rank
 
 
-# --- Session shapes (first pass and second pass) -----------------------------------------------------
+# --- Session shapes (first pass and second pass) --------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
@@ -470,9 +477,9 @@ def _shapes(world: _World, block: int) -> _Shapes:
     n = SESSION_BLOCK
     anonymous = rng.random(n) < ANONYMOUS_SHARE
     drawn = np.searchsorted(world.activity_cum, rng.random(n), side="right")
-    customer = np.where(
-        anonymous, -1, np.minimum(drawn, world.params.customers - 1)
-    ).astype(np.int64)
+    customer = np.where(anonymous, -1, np.minimum(drawn, world.params.customers - 1)).astype(
+        np.int64
+    )
     n_views = 1 + rng.negative_binomial(EXTRA_VIEWS_N, EXTRA_VIEWS_P, n).astype(np.int64)
     spacing = rng.standard_exponential(n)
     ends = np.cumsum(n_views)
@@ -540,7 +547,7 @@ def _plan(world: _World) -> _Plan:
     return _Plan(sessions=sessions, spacing_total=spacing_total + float(closing))
 
 
-# --- Second pass: the events of one block ----------------------------------------------------------
+# --- Second pass: the events of one block ---------------------------------------------------------
 
 
 @dataclass
@@ -579,7 +586,8 @@ def _block_events(
     vs = shapes.view_session
     n_views = len(vs)
 
-    # Products viewed: session's main category, sometimes another; popularity within category.
+    # Products viewed: session's main category, sometimes another; popularity within category;
+    # "buy again" views take a product from the customer's purchase history.
     u = rng.random(n)
     session_category = np.where(
         anonymous, _global_category(world, u), _preferred_category(world, known, u)
@@ -599,15 +607,18 @@ def _block_events(
         product[again] = state.history[who, slot]
         view_category[again] = world.product_category[product[again]]
 
-    # No product carted twice in one session: redraw duplicates within their category.
+    # No product carted twice in one session: redraw duplicates, first within their category,
+    # then (a category may have a single dominant product) from the whole catalogue.
     carted = np.flatnonzero(shapes.cart)
-    for _ in range(DEDUPE_ROUNDS):
+    for round_ in range(DEDUPE_ROUNDS):
         order = np.lexsort((carted, product[carted], vs[carted]))
         s, p = vs[carted][order], product[carted][order]
         duplicate = (s[1:] == s[:-1]) & (p[1:] == p[:-1])
         if not duplicate.any():
             break
         redo = carted[order[1:][duplicate]]
+        if round_ >= DEDUPE_ROUNDS // 2:
+            view_category[redo] = _global_category(world, rng.random(len(redo)))
         product[redo] = _product_in(world, view_category[redo], rng.random(len(redo)))
 
     # Quantities and prices.
@@ -656,7 +667,8 @@ def _block_events(
 
     def at(session: IntArray, seconds: FloatArray) -> IntArray:
         micros = np.floor(seconds * 1e6).astype(np.int64)
-        return np.minimum(session_start[session] + micros * _NS_PER_US, last_ns)
+        stamps: IntArray = np.minimum(session_start[session] + micros * _NS_PER_US, last_ns)
+        return stamps
 
     line_ts = at(vs[lines], order_offset[vs[lines]])
     bought_ts = line_ts[is_returned]
@@ -731,12 +743,16 @@ def _frame(world: _World, rows: dict[str, npt.NDArray[Any]], first_row: int) -> 
     data: dict[str, Any] = dict(rows)
     data[col.TIMESTAMP] = pd.to_datetime(rows[col.TIMESTAMP], unit="ns", utc=True)
     data[col.SOURCE] = np.full(n, SOURCE, dtype=object)
-    data[col.IDEMPOTENCY_KEY] = np.array([prefix + str(i) for i in row_number.tolist()], dtype=object)
+    data[col.IDEMPOTENCY_KEY] = np.array(
+        [prefix + str(i) for i in row_number.tolist()], dtype=object
+    )
     data[col.ROW_NUMBER] = row_number
     return pd.DataFrame({name: data[name] for name in col.EVENT_COLUMNS})
 
 
-def generate_events(params: SyntheticParams, *, chunk_size: int = 200_000) -> Iterator[pd.DataFrame]:
+def generate_events(
+    params: SyntheticParams, *, chunk_size: int = 200_000
+) -> Iterator[pd.DataFrame]:
     """Yield the synthetic events of `params` as event frames.
 
     Exactly `params.events` rows in total, in frames of `chunk_size` rows (the last may be

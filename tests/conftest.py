@@ -1,0 +1,73 @@
+"""Shared fixtures: users and clients per role, partner tokens with scopes, the sample files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from ecomsite.celery import app as celery_app
+
+DATA_DIR = Path(__file__).parent / "data"
+ONLINE_RETAIL_SAMPLE = DATA_DIR / "online_retail_sample.csv"
+
+
+@pytest.fixture(autouse=True)
+def _celery_inline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tasks run inline unless a test is marked `redis` (then a real worker takes them)."""
+    if request.node.get_closest_marker("redis"):
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def sample_path() -> Path:
+    return ONLINE_RETAIL_SAMPLE
+
+
+@pytest.fixture
+def staff_user(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+
+
+@pytest.fixture
+def plain_user(django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user("plain", password="pw-plain-123")
+
+
+@pytest.fixture
+def staff_client(client, staff_user):  # type: ignore[no-untyped-def]
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def staff_api_client(staff_user) -> APIClient:  # type: ignore[no-untyped-def]
+    api = APIClient()
+    api.force_login(staff_user)
+    return api
+
+
+@pytest.fixture
+def api_client(db) -> Callable[..., APIClient]:  # type: ignore[no-untyped-def]
+    """api_client(scopes=[...]) → an APIClient sending a new partner token with those scopes."""
+    from ecomsite.services.tokens import partner_token_create
+
+    def make(scopes: list[str] | tuple[str, ...] = (), name: str = "partner") -> APIClient:
+        _, raw = partner_token_create(name=name, scopes=list(scopes))
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return api
+
+    return make

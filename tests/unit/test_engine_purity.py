@@ -1,0 +1,34 @@
+"""engine/ packages are plain numerics: no Django, DRF or Celery, no app modules (STYLE §5)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("django", "rest_framework", "celery", "kombu", "drf_spectacular")
+APPS = ("ecomsite", "segments", "recommendations", "campaigns")
+ENGINE_FILES = sorted(p for app in APPS for p in (ROOT / app / "engine").glob("**/*.py"))
+
+
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_there_are_engine_modules_to_check():
+    assert len(ENGINE_FILES) >= 3
+
+
+@pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_engine_module_imports_no_framework(path: Path):
+    for name in _imports(path):
+        top = name.split(".")[0]
+        assert top not in FORBIDDEN, f"{path} imports {name}"
+        if top in APPS:
+            assert ".engine" in name, f"{path} imports the app module {name}"
