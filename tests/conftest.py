@@ -20,10 +20,12 @@ def _celery_inline(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("redis"):
         yield
         return
+    # The app reads Django settings through the CELERY_ namespace, so the prefixed key is the one
+    # that counts (setting `task_always_eager` itself is shadowed by it).
     previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = True
     yield
-    celery_app.conf.task_always_eager = previous
+    celery_app.conf.CELERY_TASK_ALWAYS_EAGER = previous
 
 
 @pytest.fixture(autouse=True)

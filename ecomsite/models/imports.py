@@ -13,6 +13,7 @@ class ImportFormat(models.TextChoices):
     CSV = "csv", "Generic CSV"
     JSONL = "jsonl", "Generic JSON Lines"
     API = "api", "Bulk API (JSON)"
+    SYNTHETIC = "synthetic", "Synthetic generator"
 
 
 class ImportSource(models.TextChoices):
