@@ -25,7 +25,14 @@ class ReadOnlyAdminMixin:
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "country", "first_seen_at", "last_seen_at", "email_consent", "ads_consent"]
+    list_display = [
+        "external_id",
+        "country",
+        "first_seen_at",
+        "last_seen_at",
+        "email_consent",
+        "ads_consent",
+    ]
     list_filter = ["country", "email_consent", "ads_consent"]
     search_fields = ["external_id"]
     readonly_fields = ["external_id", "first_seen_at", "last_seen_at", "created_at", "updated_at"]
@@ -44,7 +51,16 @@ class ProductAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["occurred_at", "kind", "customer", "product", "quantity", "unit_price", "order_id", "source"]
+    list_display = [
+        "occurred_at",
+        "kind",
+        "customer",
+        "product",
+        "quantity",
+        "unit_price",
+        "order_id",
+        "source",
+    ]
     list_filter = ["kind", "source"]
     search_fields = ["customer__external_id", "product__external_id", "order_id", "idempotency_key"]
     list_select_related = ["customer", "product"]
@@ -99,14 +115,24 @@ class ImportRejectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(PartnerToken)
 class PartnerTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "scopes", "is_active", "last_used_at", "expires_at", "created_by"]
+    list_display = [
+        "name",
+        "prefix",
+        "scopes",
+        "is_active",
+        "last_used_at",
+        "expires_at",
+        "created_by",
+    ]
     list_filter = ["is_active"]
     search_fields = ["name", "prefix"]
     fields = ["name", "scopes", "expires_at", "prefix", "is_active", "last_used_at", "created_by"]
     readonly_fields = ["prefix", "is_active", "last_used_at", "created_by"]
     actions = ["revoke"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: PartnerToken | None = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: PartnerToken | None = None
+    ) -> list[str]:
         if obj is not None:
             return [*self.readonly_fields, "name", "scopes", "expires_at"]
         return self.readonly_fields
@@ -115,10 +141,15 @@ class PartnerTokenAdmin(admin.ModelAdmin):
         if change:
             return
         token, raw = partner_token_create(
-            name=obj.name, scopes=obj.scopes, expires_at=obj.expires_at, created_by=request.user  # type: ignore[arg-type]
+            name=obj.name,
+            scopes=obj.scopes,
+            expires_at=obj.expires_at,
+            created_by=request.user,  # type: ignore[arg-type]
         )
         obj.pk = token.pk
-        messages.warning(request, f"Token for {token.name}: {raw} — copy it now, it is not shown again.")
+        messages.warning(
+            request, f"Token for {token.name}: {raw} — copy it now, it is not shown again."
+        )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[PartnerToken]) -> None:

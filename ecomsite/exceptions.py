@@ -1,4 +1,4 @@
-"""Domain errors. The API maps them to 400/409 (ecomsite/api/exceptions.py); views to form errors."""
+"""Domain errors: 400/409 in the API (ecomsite/api/exceptions.py), form errors in views."""
 
 
 class DomainError(Exception):

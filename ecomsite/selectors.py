@@ -16,9 +16,7 @@ def import_batch_list() -> QuerySet[ImportBatch]:
 
 def import_rejection_counts(*, batch: ImportBatch) -> dict[str, int]:
     """{reason code: rejected rows} for one batch, most frequent first."""
-    rows = (
-        batch.rejections.values("reason").annotate(n=Count("id")).order_by("-n", "reason")
-    )
+    rows = batch.rejections.values("reason").annotate(n=Count("id")).order_by("-n", "reason")
     return {row["reason"]: row["n"] for row in rows}
 
 

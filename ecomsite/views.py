@@ -73,7 +73,9 @@ class ImportBatchCreateView(StaffRequiredMixin, FormView):
         except DomainError as exc:
             form.add_error("file", str(exc))
             return self.form_invalid(form)
-        messages.success(self.request, f"Import #{batch.pk} queued; this page follows its progress.")
+        messages.success(
+            self.request, f"Import #{batch.pk} queued; this page follows its progress."
+        )
         return redirect("import-detail", pk=batch.pk)
 
 

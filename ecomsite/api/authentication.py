@@ -65,5 +65,5 @@ class PartnerTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A partner token (`ecs_…`) created by staff; each endpoint names its scope.",
+            "description": "A partner token (`ecs_…`); each endpoint names its scope.",
         }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rest_framework.permissions import BasePermission
 from typing import TYPE_CHECKING
 
+from rest_framework.permissions import BasePermission
 
 from ecomsite.models import PartnerToken
 
@@ -15,9 +15,8 @@ if TYPE_CHECKING:  # runtime imports would be circular: DRF loads these classes 
 
 def _is_staff_session(request: Request) -> bool:
     user = request.user
-    return (
-        not isinstance(request.auth, PartnerToken)
-        and bool(user and user.is_authenticated and user.is_active and user.is_staff)
+    return not isinstance(request.auth, PartnerToken) and bool(
+        user and user.is_authenticated and user.is_active and user.is_staff
     )
 
 

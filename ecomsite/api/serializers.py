@@ -4,13 +4,23 @@ from django.conf import settings
 from rest_framework import serializers
 
 from ecomsite.engine import columns as col
-from ecomsite.models import Customer, Event, EventKind, ImportBatch, ImportFormat, ImportRejection, Product
+from ecomsite.models import (
+    Customer,
+    Event,
+    EventKind,
+    ImportBatch,
+    ImportFormat,
+    ImportRejection,
+    Product,
+)
 
 
 class EventInputSerializer(serializers.Serializer):
     """One event of the bulk API (documentation only: items are validated per item, in bulk)."""
 
-    customer_id = serializers.CharField(required=False, allow_blank=True, max_length=col.MAX_ID_LENGTH)
+    customer_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=col.MAX_ID_LENGTH
+    )
     product_id = serializers.CharField(max_length=col.MAX_ID_LENGTH)
     kind = serializers.ChoiceField(choices=EventKind.choices)
     quantity = serializers.IntegerField(required=False, default=1)
@@ -129,7 +139,10 @@ class ImportBatchOutputSerializer(serializers.ModelSerializer):
 class ImportUploadInputSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(
-        choices=[(f.value, f.label) for f in (ImportFormat.ONLINE_RETAIL, ImportFormat.CSV, ImportFormat.JSONL)]
+        choices=[
+            (f.value, f.label)
+            for f in (ImportFormat.ONLINE_RETAIL, ImportFormat.CSV, ImportFormat.JSONL)
+        ]
     )
 
 

@@ -65,7 +65,8 @@ class EventApi(mixins.ListModelMixin, viewsets.GenericViewSet):
         request=s.EventBatchInputSerializer,
         responses={200: s.EventBatchOutputSerializer},
         description=(
-            f"Send up to {settings.EVENTS_API_MAX_BATCH} events as `{{\"events\": [...]}}` (or a bare "
+            f"Send up to {settings.EVENTS_API_MAX_BATCH} events as "
+            '`{"events": [...]}` (or a bare '
             "JSON array). Each is answered in `results` by its index: accepted, duplicate (its "
             "idempotency key is already stored — resending a batch is harmless) or rejected with a "
             "reason. Needs the events:write scope."
@@ -148,7 +149,9 @@ class ImportUploadApi(APIView):
     permission_classes = [IsStaffSession]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=s.ImportUploadInputSerializer, responses={202: s.ImportBatchOutputSerializer})
+    @extend_schema(
+        request=s.ImportUploadInputSerializer, responses={202: s.ImportBatchOutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         payload = s.ImportUploadInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

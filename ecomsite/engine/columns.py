@@ -2,13 +2,13 @@
 
 An *event frame* is a pandas DataFrame with one row per behaviour event and these columns:
 
-=================  ========================  ==============================================================
+=================  ========================  ======================================================
 column             dtype                     meaning
-=================  ========================  ==============================================================
-customer_id        object (str or None)      the shop's own customer id; None for an anonymous visitor
-product_id         object (str)              the shop's product id / SKU (StockCode in Online Retail)
+=================  ========================  ======================================================
+customer_id        object (str or None)      the shop's customer id; None for an anonymous visitor
+product_id         object (str)              the shop's product id / SKU (Online Retail: StockCode)
 kind               object (str)              one of EVENT_KINDS
-quantity           int64                     units, signed as in the source (returns may be negative)
+quantity           int64                     units, signed as in the source (returns: often < 0)
 unit_price         float64 (NaN = unknown)   price per unit in the shop's currency
 timestamp          datetime64[ns, UTC]       when it happened
 order_id           object (str)              order or invoice id, "" when none
@@ -19,7 +19,7 @@ product_title      object (str)              optional product attributes carried
 product_category   object (str)
 customer_country   object (str)              optional customer attribute carried on the event
 row_number         int64                     1-based position in the source (line, array index)
-=================  ========================  ==============================================================
+=================  ========================  ======================================================
 """
 
 CUSTOMER_ID = "customer_id"

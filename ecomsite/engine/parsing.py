@@ -62,7 +62,7 @@ QUALITY_CLASSES = {
 }
 
 # Stock codes that are not merchandise in the Online Retail export and shops like it:
-# postage (POST, DOT, C2), manual lines (M), discounts (D), fees and adjustments, samples, gift vouchers.
+# postage (POST, DOT, C2), manual lines (M), discounts (D), fees, adjustments, samples, vouchers.
 NON_PRODUCT_CODE_PATTERN = re.compile(
     r"^(POST|DOT|C2|M|D|S|B|CRUK|PADS|BANK CHARGES|AMAZONFEE|ADJUST\w*|TEST\w*|GIFT_\w+)$",
     re.IGNORECASE,
@@ -189,7 +189,9 @@ def _check_price(rej: _Rejector, text: pd.Series, required: bool) -> pd.Series:
     rej.reject(non_numeric, BAD_PRICE, "unit price " + _quote(text) + " is not a number")
     if required:
         rej.reject(text == "", BAD_PRICE, "missing unit price")
-    rej.reject(number.abs() >= MAX_ABS_PRICE, BAD_PRICE, "unit price " + _quote(text) + " out of range")
+    rej.reject(
+        number.abs() >= MAX_ABS_PRICE, BAD_PRICE, "unit price " + _quote(text) + " out of range"
+    )
     return number
 
 
@@ -198,7 +200,7 @@ def _check_length(rej: _Rejector, text: pd.Series, limit: int, label: str) -> No
 
 
 def _content_keys(prefix: str, parts: Iterable[pd.Series]) -> pd.Series:
-    """Stable idempotency keys from a row's content: same content, same key, in any file or order."""
+    """Stable idempotency keys from a row's content: same content, same key, in any file."""
     joined = None
     for part in parts:
         text = part.astype(str)
@@ -260,7 +262,9 @@ def _finish(
     )
 
 
-def parse_online_retail(raw: pd.DataFrame, *, timezone: str = ONLINE_RETAIL_TIMEZONE) -> ParsedChunk:
+def parse_online_retail(
+    raw: pd.DataFrame, *, timezone: str = ONLINE_RETAIL_TIMEZONE
+) -> ParsedChunk:
     """Rows of the UCI Online Retail export (ONLINE_RETAIL_COLUMNS, strings) to events.
 
     InvoiceNo → order_id (a leading 'C' marks a cancellation → kind "return"); StockCode and

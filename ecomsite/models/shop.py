@@ -70,7 +70,11 @@ class Event(TimeStampedModel):
     source = models.CharField(max_length=col.MAX_SOURCE_LENGTH, blank=True)
     idempotency_key = models.CharField(max_length=col.MAX_KEY_LENGTH, unique=True)
     import_batch = models.ForeignKey(
-        "ecomsite.ImportBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        "ecomsite.ImportBatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
     )
 
     class Meta:

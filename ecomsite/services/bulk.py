@@ -1,8 +1,9 @@
 """Set-based writes for large frames: INSERT ... ON CONFLICT in one executemany per chunk.
 
 The ORM's bulk_create builds a model instance per row and cannot say how many rows a conflicting
-insert skipped; imports need both speed (10M-row files) and exact accepted/duplicate counts, so these
-helpers write plain SQL that SQLite (3.24+) and PostgreSQL both understand, and return rowcounts.
+insert skipped; imports need both speed (10M-row files) and exact accepted/duplicate counts,
+so these helpers write plain SQL that SQLite (3.24+) and PostgreSQL both understand, and
+return rowcounts.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def insert_ignoring_conflicts(
         return 0
     names = _names(model, fields)
     target = _names(model, [conflict])[0]
+    placeholders = ", ".join(["%s"] * len(names))
     sql = (
-        f"INSERT INTO {_table(model)} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+        f"INSERT INTO {_table(model)} ({', '.join(names)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({target}) DO NOTHING"
     )
     with connection.cursor() as cursor:

@@ -59,7 +59,7 @@ def import_upload_start(
     *, upload: UploadedFile, format: str, created_by: AbstractBaseUser
 ) -> ImportBatch:
     """Store an uploaded file where workers read it, record the batch, and enqueue the import
-    once the transaction commits. The request returns at once; the page follows the run's progress."""
+    once the transaction commits. The request returns at once; the page follows the progress."""
     from ecomsite.tasks import import_batch_execute_task
 
     if upload.size and upload.size > settings.IMPORT_UPLOAD_MAX_BYTES:
@@ -76,7 +76,11 @@ def import_upload_start(
             out.write(part)
     with transaction.atomic():
         batch = import_batch_create(
-            path=path, format=format, source=ImportSource.UPLOAD, file_name=name, created_by=created_by
+            path=path,
+            format=format,
+            source=ImportSource.UPLOAD,
+            file_name=name,
+            created_by=created_by,
         )
         import_batch_execute_task.delay_on_commit(batch.pk)
     return batch
@@ -101,12 +105,16 @@ def import_file(
     return batch
 
 
-def _chunks(batch: ImportBatch, path: Path) -> Iterator[tuple[readers.RawChunk, parsing.ParsedChunk]]:
+def _chunks(
+    batch: ImportBatch, path: Path
+) -> Iterator[tuple[readers.RawChunk, parsing.ParsedChunk]]:
     if batch.format == ImportFormat.ONLINE_RETAIL:
         for chunk in readers.read_csv_chunks(path, required=parsing.ONLINE_RETAIL_COLUMNS):
             yield chunk, parsing.parse_online_retail(chunk.rows)
     elif batch.format == ImportFormat.CSV:
-        for chunk in readers.read_csv_chunks(path, required=(col.PRODUCT_ID, col.KIND, col.TIMESTAMP)):
+        for chunk in readers.read_csv_chunks(
+            path, required=(col.PRODUCT_ID, col.KIND, col.TIMESTAMP)
+        ):
             yield chunk, parsing.parse_generic(chunk.rows, default_source=ImportFormat.CSV)
     elif batch.format == ImportFormat.JSONL:
         for chunk in readers.read_jsonl_chunks(path):
@@ -115,7 +123,9 @@ def _chunks(batch: ImportBatch, path: Path) -> Iterator[tuple[readers.RawChunk, 
         raise UnknownFormat(f"format {batch.format!r} cannot be read from a file")
 
 
-def rejections_store(*, batch: ImportBatch, rejected: pd.DataFrame | list[dict[str, object]]) -> int:
+def rejections_store(
+    *, batch: ImportBatch, rejected: pd.DataFrame | list[dict[str, object]]
+) -> int:
     records = rejected if isinstance(rejected, list) else rejected.to_dict("records")
     ImportRejection.objects.bulk_create(
         [
@@ -184,10 +194,13 @@ def import_batch_execute(
             return batch
         raise
     accepted = Event.objects.filter(import_batch=batch).count()
-    seconds = max((timezone.now() - batch.started_at).total_seconds(), 1e-6) if batch.started_at else 1e-6
+    seconds = (
+        max((timezone.now() - batch.started_at).total_seconds(), 1e-6) if batch.started_at else 1e-6
+    )
     run_succeed(
         batch,
-        message=f"{received:,} rows: {accepted:,} new, {received - rejected - accepted:,} duplicate, "
+        message=f"{received:,} rows: {accepted:,} new, "
+        f"{received - rejected - accepted:,} duplicate, "
         f"{rejected:,} rejected",
         rows_received=received,
         rows_accepted=accepted,

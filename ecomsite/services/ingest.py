@@ -30,9 +30,15 @@ from ecomsite.models import (
 )
 
 from . import readers
+from .bulk import (
+    db_datetimes,
+    db_floats,
+    db_now,
+    id_map,
+    insert_ignoring_conflicts,
+    upsert_filling_blanks,
+)
 from .runs import run_succeed
-
-from .bulk import db_datetimes, db_floats, db_now, id_map, insert_ignoring_conflicts, upsert_filling_blanks
 
 EVENT_FIELDS = (
     "customer",
@@ -57,11 +63,14 @@ def _first_non_blank(series: pd.Series) -> str:
 
 
 def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
-    """Create the customers an event frame mentions; fill a blank country. Returns {external id: pk}."""
+    """Create the customers an event frame mentions; fill a blank country.
+    Returns {external id: pk}."""
     known = events[events[col.CUSTOMER_ID].notna()]
     if known.empty:
         return {}
-    countries = known.groupby(col.CUSTOMER_ID, sort=False)[col.CUSTOMER_COUNTRY].agg(_first_non_blank)
+    countries = known.groupby(col.CUSTOMER_ID, sort=False)[col.CUSTOMER_COUNTRY].agg(
+        _first_non_blank
+    )
     now = db_now()
     rows = [
         (external_id, country, False, False, "{}", now, now)
@@ -69,7 +78,15 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
     ]
     upsert_filling_blanks(
         Customer,
-        ("external_id", "country", "email_consent", "ads_consent", "attributes", "created_at", "updated_at"),
+        (
+            "external_id",
+            "country",
+            "email_consent",
+            "ads_consent",
+            "attributes",
+            "created_at",
+            "updated_at",
+        ),
         rows,
         conflict="external_id",
         fill=("country",),
@@ -140,7 +157,7 @@ def events_store(*, events: pd.DataFrame, batch: ImportBatch) -> int:
 
 
 def customers_refresh_seen(*, batch: ImportBatch) -> int:
-    """Set first/last seen of the customers this batch touched, from all their events (set-based)."""
+    """Set first/last seen of the customers this batch touched, from all their events."""
     history = Event.objects.filter(customer=OuterRef("pk")).order_by()
     touched = Event.objects.filter(import_batch=batch, customer__isnull=False).values("customer_id")
     return Customer.objects.filter(pk__in=touched).update(
@@ -236,12 +253,16 @@ def events_ingest_batch(
         }
         claimed: set[str] = set()
         for index, key in zip(
-            parsed.events[col.ROW_NUMBER].tolist(), parsed.events[col.IDEMPOTENCY_KEY].tolist(), strict=True
+            parsed.events[col.ROW_NUMBER].tolist(),
+            parsed.events[col.IDEMPOTENCY_KEY].tolist(),
+            strict=True,
         ):
             # The first item with a key stored by this call is "accepted"; repeats are duplicates.
             first = key in stored and key not in claimed
             claimed.add(key)
-            results[index] = ItemResult(index, "accepted" if first else "duplicate", idempotency_key=key)
+            results[index] = ItemResult(
+                index, "accepted" if first else "duplicate", idempotency_key=key
+            )
         items_out = [results[i] for i in range(len(items))]
         accepted = sum(1 for item in items_out if item.status == "accepted")
         run_succeed(

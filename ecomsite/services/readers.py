@@ -1,8 +1,9 @@
 """Read import files in bounded chunks of raw rows (the I/O edge of the import pipeline).
 
 Every reader yields RawChunk objects: a DataFrame of the file's own columns with `row_number`
-(the line in the file) and `raw` (the row's text), and how many bytes of the file (compressed bytes for
-.gz) have been consumed, for progress. Memory is bounded by `chunk_rows`, whatever the file size.
+(the line in the file) and `raw` (the row's text), and how many bytes of the file (compressed
+bytes for .gz) have been consumed, for progress. Memory is bounded by `chunk_rows`, whatever
+the file size.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def read_csv_chunks(
         missing = [name for name in required if name not in header]
         if missing:
             raise UnknownFormat(
-                f"missing column(s) {', '.join(missing)}; the header is: {', '.join(header) or '(empty)'}"
+                f"missing column(s) {', '.join(missing)}; "
+                f"the header is: {', '.join(header) or '(empty)'}"
             )
         width = len(header)
         rows: list[list[str]] = []
@@ -165,7 +167,11 @@ def _json_rejection(line_number: int, message: str, line: str) -> dict[str, obje
 def records_frame(records: list[dict[str, object]]) -> pd.DataFrame:
     """JSON objects (already carrying row_number and raw) to a raw frame of the generic columns."""
     names = [*col.GENERIC_COLUMNS, col.ROW_NUMBER, parsing.RAW]
-    frame = pd.DataFrame.from_records(records, columns=names) if records else pd.DataFrame(columns=names)
+    frame = (
+        pd.DataFrame.from_records(records, columns=names)
+        if records
+        else pd.DataFrame(columns=names)
+    )
     # Nested values (lists, objects) are nonsense in these columns: show them as text to the parser.
     for name in col.GENERIC_COLUMNS:
         series = frame[name]

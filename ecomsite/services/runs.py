@@ -46,7 +46,9 @@ class ProgressReporter:
         self.interval = interval
         self._last = 0.0
 
-    def __call__(self, fraction: float, message: str = "", *, force: bool = False, **fields: object) -> None:
+    def __call__(
+        self, fraction: float, message: str = "", *, force: bool = False, **fields: object
+    ) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return

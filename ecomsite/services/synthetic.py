@@ -40,8 +40,13 @@ def synthetic_events_store(
         for events in generate_events(params, chunk_size=CHUNK_ROWS):
             inserted += events_store(events=events, batch=batch)
             done += len(events)
-            report(0.98 * done / max(params.events, 1), f"{done:,} events generated",
-                   rows_received=done, rows_accepted=inserted, rows_duplicate=done - inserted)
+            report(
+                0.98 * done / max(params.events, 1),
+                f"{done:,} events generated",
+                rows_received=done,
+                rows_accepted=inserted,
+                rows_duplicate=done - inserted,
+            )
             if on_progress:
                 on_progress(done, params.events)
         customers_refresh_seen(batch=batch)
@@ -89,6 +94,3 @@ def synthetic_events_write(
             if on_progress:
                 on_progress(done, params.events)
     return done
-
-
-

@@ -29,7 +29,7 @@ def partner_token_create(
     created_by: AbstractBaseUser | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[PartnerToken, str]:
-    """Create a token; returns it with the raw secret, which is not stored and cannot be shown again."""
+    """Create a token. Returns it with the raw secret, which is not stored: show it once."""
     unknown = sorted(set(scopes) - set(Scope.values))
     if unknown:
         raise ValidationFailed(

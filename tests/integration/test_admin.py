@@ -37,14 +37,22 @@ def test_every_model_is_registered():
 
 def test_import_batches_are_read_only(admin_client_with_data):
     batch = ImportBatch.objects.get()
-    assert admin_client_with_data.get(f"/admin/ecomsite/importbatch/{batch.pk}/change/").status_code == 200
+    assert (
+        admin_client_with_data.get(f"/admin/ecomsite/importbatch/{batch.pk}/change/").status_code
+        == 200
+    )
     assert admin_client_with_data.get("/admin/ecomsite/importbatch/add/").status_code == 403
 
 
 def test_adding_a_token_in_the_admin_shows_the_secret_once(admin_client):
     response = admin_client.post(
         "/admin/ecomsite/partnertoken/add/",
-        {"name": "shopfront", "scopes": '["recommendations:read"]', "expires_at_0": "", "expires_at_1": ""},
+        {
+            "name": "shopfront",
+            "scopes": '["recommendations:read"]',
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
         follow=True,
     )
     assert response.status_code == 200

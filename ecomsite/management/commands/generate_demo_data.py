@@ -10,7 +10,8 @@ from ecomsite.services.synthetic import synthetic_events_store, synthetic_events
 class Command(BaseCommand):
     help = (
         "Generate realistic synthetic shop data (long-tail products, category preferences, "
-        "view→cart→purchase sessions, repeat buying, returns, seasonality), deterministic per seed. "
+        "view→cart→purchase sessions, repeat buying, returns, seasonality), deterministic per "
+        "seed. "
         "Stored in the database, or written to --output in the generic CSV/JSONL format."
     )
 
@@ -54,7 +55,9 @@ class Command(BaseCommand):
         output = options["output"]
         try:
             if isinstance(output, Path):
-                written = synthetic_events_write(params=params, path=output, on_progress=on_progress)
+                written = synthetic_events_write(
+                    params=params, path=output, on_progress=on_progress
+                )
                 bar.close()
                 self.stdout.write(f"Wrote {written:,} events to {output}")
                 return

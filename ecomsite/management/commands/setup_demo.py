@@ -34,16 +34,21 @@ class Command(BaseCommand):
             self.stdout.write(f"==> Demo data already imported ({data.name})")
         else:
             self.stdout.write(f"==> Importing the demo data ({data.name}, 320,705 rows)")
-            call_command("import_events", str(data), "--format", "online-retail", stdout=self.stdout)
+            call_command(
+                "import_events", str(data), "--format", "online-retail", stdout=self.stdout
+            )
         self.stdout.write("")
         self.stdout.write(f"    Open {options['url']} and log in as '{username}'")
         if password:
             self.stdout.write(f"    password: {password}   (also in {self._password_file()})")
         else:
             self.stdout.write(
-                f"    with the password you set (reset it: python manage.py changepassword {username})"
+                "    with the password you set (reset it: "
+                f"python manage.py changepassword {username})"
             )
-        self.stdout.write(f"    API docs: {options['url']}api/v1/docs/   Admin: {options['url']}admin/")
+        self.stdout.write(
+            f"    API docs: {options['url']}api/v1/docs/   Admin: {options['url']}admin/"
+        )
         self.stdout.write("")
 
     def _password_file(self) -> Path:

@@ -1,4 +1,4 @@
-"""Every endpoint: anonymous 401, wrong scope 403, right scope allowed; staff-only stays staff-only."""
+"""Every endpoint: anonymous 401, wrong scope 403, right scope allowed; staff-only stays so."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -33,11 +33,17 @@ def objects():
 
 def _call(client: APIClient, method: str, url: str):
     if method == "post":
-        return client.post(url, {"events": [{"product_id": "x", "kind": "view", "timestamp": "2024-01-01"}]}, format="json")
+        return client.post(
+            url,
+            {"events": [{"product_id": "x", "kind": "view", "timestamp": "2024-01-01"}]},
+            format="json",
+        )
     return client.get(url)
 
 
-@pytest.mark.parametrize(("method", "url"), [(m, u) for m, u, _ in SCOPED] + STAFF_ONLY + AUTHENTICATED)
+@pytest.mark.parametrize(
+    ("method", "url"), [(m, u) for m, u, _ in SCOPED] + STAFF_ONLY + AUTHENTICATED
+)
 def test_anonymous_callers_get_401(objects, method, url):
     response = _call(APIClient(), method, url.format(**objects))
     assert response.status_code == 401
@@ -46,15 +52,23 @@ def test_anonymous_callers_get_401(objects, method, url):
 
 @pytest.mark.parametrize(("method", "url", "scope"), SCOPED)
 def test_tokens_need_the_scope(api_client, objects, method, url, scope):
-    others = [s for s in ("events:write", "events:read", "catalog:read", "segments:read") if s != scope]
+    others = [
+        s for s in ("events:write", "events:read", "catalog:read", "segments:read") if s != scope
+    ]
     assert _call(api_client(scopes=others), method, url).status_code == 403
     assert _call(api_client(scopes=[scope]), method, url).status_code in (200, 201)
 
 
 @pytest.mark.parametrize(("method", "url"), STAFF_ONLY)
 def test_staff_only_endpoints_refuse_every_token(api_client, objects, method, url):
-    every_scope = ["events:write", "events:read", "catalog:read", "segments:read",
-                   "recommendations:read", "campaigns:read"]
+    every_scope = [
+        "events:write",
+        "events:read",
+        "catalog:read",
+        "segments:read",
+        "recommendations:read",
+        "campaigns:read",
+    ]
     assert _call(api_client(scopes=every_scope), method, url.format(**objects)).status_code == 403
 
 
@@ -65,7 +79,9 @@ def test_signed_in_non_staff_get_403(plain_user, objects, method, url):
     assert _call(api, method, url.format(**objects)).status_code == 403
 
 
-@pytest.mark.parametrize(("method", "url"), [(m, u) for m, u, _ in SCOPED] + STAFF_ONLY[:3] + AUTHENTICATED)
+@pytest.mark.parametrize(
+    ("method", "url"), [(m, u) for m, u, _ in SCOPED] + STAFF_ONLY[:3] + AUTHENTICATED
+)
 def test_staff_sessions_may_use_the_api(staff_api_client, objects, method, url):
     assert _call(staff_api_client, method, url.format(**objects)).status_code == 200
 
@@ -105,7 +121,9 @@ def test_lists_are_paginated(api_client):
 
 
 def test_schema_documents_the_bearer_scheme(staff_api_client):
-    response = staff_api_client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    response = staff_api_client.get(
+        "/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    )
     assert response.status_code == 200
     schema = response.json()
     assert schema["components"]["securitySchemes"]["partnerToken"]["scheme"] == "bearer"

@@ -48,7 +48,10 @@ def test_batch_is_answered_per_item(writer):
         (4, "rejected"),
     ]
     assert body["results"][3]["reason"] == "unknown_kind"
-    assert body["results"][3]["message"] == "unknown kind 'buy' (expected view, cart, purchase or return)"
+    assert (
+        body["results"][3]["message"]
+        == "unknown kind 'buy' (expected view, cart, purchase or return)"
+    )
     assert body["results"][4] == {
         "index": 4,
         "status": "rejected",
@@ -60,7 +63,12 @@ def test_batch_is_answered_per_item(writer):
     batch = ImportBatch.objects.get(pk=body["import_batch"])
     assert batch.source == ImportSource.API
     assert batch.partner_token.name == "partner"
-    assert (batch.rows_received, batch.rows_accepted, batch.rows_duplicate, batch.rows_rejected) == (5, 2, 1, 2)
+    assert (
+        batch.rows_received,
+        batch.rows_accepted,
+        batch.rows_duplicate,
+        batch.rows_rejected,
+    ) == (5, 2, 1, 2)
 
 
 def test_resending_a_batch_is_harmless(writer):
@@ -96,7 +104,7 @@ def test_too_large_a_batch_is_refused(writer):
         ('{"rows": []}', "application/json", "Send a JSON object"),
         ('"text"', "application/json", "Send a JSON object"),
         ('{"events": []}', "application/json", "This list may not be empty."),
-        ('{"events": {"a": 1}}', "application/json", 'Expected a list of items but got type'),
+        ('{"events": {"a": 1}}', "application/json", "Expected a list of items but got type"),
         ("a,b", "text/csv", 'Unsupported media type "text/csv" in request.'),
     ],
 )

@@ -1,4 +1,4 @@
-"""import_events: every dirty-row class of the Online Retail sample counted, idempotent re-import."""
+"""import_events: each dirty-row class of the Online Retail sample counted; re-imports add none."""
 
 import gzip
 import shutil
@@ -19,7 +19,12 @@ def test_online_retail_sample_counts_add_up(sample_path):
     batch = import_file(path=sample_path, format="online-retail")
     # then 76 rows are stored, 4 exact repeats are duplicates, 7 bad rows are rejected with reasons
     assert batch.status == RunStatus.SUCCEEDED
-    assert (batch.rows_received, batch.rows_accepted, batch.rows_duplicate, batch.rows_rejected) == (
+    assert (
+        batch.rows_received,
+        batch.rows_accepted,
+        batch.rows_duplicate,
+        batch.rows_rejected,
+    ) == (
         87,
         76,
         4,
@@ -99,7 +104,12 @@ def test_generic_csv_with_dirty_rows(tmp_path):
         "c1,p1,purchase,2,4.50,2024-05-01T10:02:00Z,o1,s1,,\n"
     )
     batch = import_file(path=path, format="csv")
-    assert (batch.rows_received, batch.rows_accepted, batch.rows_duplicate, batch.rows_rejected) == (
+    assert (
+        batch.rows_received,
+        batch.rows_accepted,
+        batch.rows_duplicate,
+        batch.rows_rejected,
+    ) == (
         7,
         4,
         1,
@@ -108,7 +118,10 @@ def test_generic_csv_with_dirty_rows(tmp_path):
     assert batch.quality == {"anonymous": 1}
     assert Product.objects.get(external_id="p1").category == "kitchen"
     assert Product.objects.get(external_id="p1").price == Decimal("4.5")
-    assert set(batch.rejections.values_list("reason", flat=True)) == {"unknown_kind", "missing_product"}
+    assert set(batch.rejections.values_list("reason", flat=True)) == {
+        "unknown_kind",
+        "missing_product",
+    }
 
 
 def test_jsonl_import(tmp_path):
@@ -147,7 +160,9 @@ def test_command_prints_the_report(sample_path):
 
 def test_command_refuses_a_missing_file(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
-        call_command("import_events", str(tmp_path / "nope.csv"), "--no-progress", stdout=StringIO())
+        call_command(
+            "import_events", str(tmp_path / "nope.csv"), "--no-progress", stdout=StringIO()
+        )
 
 
 def test_command_fails_loudly_on_unknown_format(tmp_path):
@@ -155,6 +170,11 @@ def test_command_fails_loudly_on_unknown_format(tmp_path):
     path.write_text("name,age\nann,3\n")
     with pytest.raises(CommandError, match="failed: .*missing column"):
         call_command(
-            "import_events", str(path), "--format", "online-retail", "--no-progress", stdout=StringIO()
+            "import_events",
+            str(path),
+            "--format",
+            "online-retail",
+            "--no-progress",
+            stdout=StringIO(),
         )
     assert ImportBatch.objects.get().status == RunStatus.FAILED

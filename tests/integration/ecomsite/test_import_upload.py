@@ -1,4 +1,4 @@
-"""The imports pages: staff upload a file, a Celery task imports it, the page follows its progress."""
+"""Imports pages: staff upload a file, a Celery task imports it, the page follows the progress."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -16,12 +16,18 @@ def _upload(client, sample_path, django_capture_on_commit_callbacks, fmt="online
         )
 
 
-def test_staff_upload_runs_the_import_as_a_task(staff_client, staff_user, sample_path, django_capture_on_commit_callbacks):
+def test_staff_upload_runs_the_import_as_a_task(
+    staff_client, staff_user, sample_path, django_capture_on_commit_callbacks
+):
     response = _upload(staff_client, sample_path, django_capture_on_commit_callbacks)
     batch = ImportBatch.objects.get()
     assert response.status_code == 302
     assert response["Location"] == f"/imports/{batch.pk}/"
-    assert (batch.source, batch.created_by, batch.status) == (ImportSource.UPLOAD, staff_user, RunStatus.SUCCEEDED)
+    assert (batch.source, batch.created_by, batch.status) == (
+        ImportSource.UPLOAD,
+        staff_user,
+        RunStatus.SUCCEEDED,
+    )
     assert batch.rows_accepted == 76
     assert Event.objects.count() == 76
     # the detail page shows the report and the progress endpoint says it is finished
@@ -30,20 +36,31 @@ def test_staff_upload_runs_the_import_as_a_task(staff_client, staff_user, sample
     assert "missing_product" in page
     progress = staff_client.get(f"/imports/{batch.pk}/progress.json").json()
     assert progress["finished"] is True
-    assert (progress["status"], progress["rows_received"], progress["rows_rejected"]) == ("succeeded", 87, 7)
+    assert (progress["status"], progress["rows_received"], progress["rows_rejected"]) == (
+        "succeeded",
+        87,
+        7,
+    )
 
 
-def test_the_task_is_enqueued_only_after_commit(staff_client, sample_path, django_capture_on_commit_callbacks):
+def test_the_task_is_enqueued_only_after_commit(
+    staff_client, sample_path, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         staff_client.post(
             "/imports/new/",
-            {"file": SimpleUploadedFile("sample.csv", sample_path.read_bytes()), "format": "online-retail"},
+            {
+                "file": SimpleUploadedFile("sample.csv", sample_path.read_bytes()),
+                "format": "online-retail",
+            },
         )
     assert len(callbacks) == 1
     assert ImportBatch.objects.get().status == RunStatus.PENDING
 
 
-def test_rejected_rows_download_as_csv(staff_client, sample_path, django_capture_on_commit_callbacks):
+def test_rejected_rows_download_as_csv(
+    staff_client, sample_path, django_capture_on_commit_callbacks
+):
     _upload(staff_client, sample_path, django_capture_on_commit_callbacks)
     batch = ImportBatch.objects.get()
     response = staff_client.get(f"/imports/{batch.pk}/rejected.csv")
@@ -104,7 +121,8 @@ def test_pages_refuse_non_staff(client, plain_user, url):
 def test_non_staff_cannot_upload(client, plain_user, sample_path):
     client.force_login(plain_user)
     response = client.post(
-        "/imports/new/", {"file": SimpleUploadedFile("s.csv", sample_path.read_bytes()), "format": "online-retail"}
+        "/imports/new/",
+        {"file": SimpleUploadedFile("s.csv", sample_path.read_bytes()), "format": "online-retail"},
     )
     assert response.status_code == 403
     assert not ImportBatch.objects.exists()
@@ -116,16 +134,22 @@ def test_upload_form_needs_csrf(staff_user, sample_path):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff_user)
     response = client.post(
-        "/imports/new/", {"file": SimpleUploadedFile("s.csv", sample_path.read_bytes()), "format": "online-retail"}
+        "/imports/new/",
+        {"file": SimpleUploadedFile("s.csv", sample_path.read_bytes()), "format": "online-retail"},
     )
     assert response.status_code == 403
 
 
-def test_api_upload_answers_202_with_the_batch(staff_api_client, sample_path, django_capture_on_commit_callbacks):
+def test_api_upload_answers_202_with_the_batch(
+    staff_api_client, sample_path, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_api_client.post(
             "/api/v1/imports/upload/",
-            {"file": SimpleUploadedFile("s.csv", sample_path.read_bytes()), "format": "online-retail"},
+            {
+                "file": SimpleUploadedFile("s.csv", sample_path.read_bytes()),
+                "format": "online-retail",
+            },
             format="multipart",
         )
     assert response.status_code == 202

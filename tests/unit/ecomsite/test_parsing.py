@@ -13,7 +13,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "online_retail_sample.cs
 
 
 def _parse_sample() -> tuple[list[readers.RawChunk], list[parsing.ParsedChunk]]:
-    chunks = list(readers.read_csv_chunks(SAMPLE, required=parsing.ONLINE_RETAIL_COLUMNS, chunk_rows=30))
+    chunks = list(
+        readers.read_csv_chunks(SAMPLE, required=parsing.ONLINE_RETAIL_COLUMNS, chunk_rows=30)
+    )
     return chunks, [parsing.parse_online_retail(c.rows) for c in chunks]
 
 
@@ -26,8 +28,14 @@ def test_online_retail_sample_rows_are_all_accounted_for():
     assert [c.size for c in chunks] == [30, 30, 27]
     assert len(events) + len(rejected) + sum(len(c.rejected) for c in chunks) == 87
     assert sorted(rejected["reason"]) == sorted(
-        [parsing.BAD_DATE, parsing.MISSING_PRODUCT, parsing.BAD_QUANTITY, parsing.BAD_QUANTITY,
-         parsing.BAD_PRICE, parsing.MISSING_INVOICE]
+        [
+            parsing.BAD_DATE,
+            parsing.MISSING_PRODUCT,
+            parsing.BAD_QUANTITY,
+            parsing.BAD_QUANTITY,
+            parsing.BAD_PRICE,
+            parsing.MISSING_INVOICE,
+        ]
     )
     malformed = [r for c in chunks for r in c.rejected]
     assert [(r["reason"], r[col.ROW_NUMBER]) for r in malformed] == [(parsing.MALFORMED_ROW, 87)]
@@ -93,7 +101,18 @@ def test_exact_duplicate_lines_get_the_same_idempotency_key():
 
 def test_customer_ids_exported_as_floats_are_normalised():
     raw = pd.DataFrame(
-        [["536365", "85123A", "HEART", "6", "2010-12-01 08:26", "2.55", "17850.0", "United Kingdom"]],
+        [
+            [
+                "536365",
+                "85123A",
+                "HEART",
+                "6",
+                "2010-12-01 08:26",
+                "2.55",
+                "17850.0",
+                "United Kingdom",
+            ]
+        ],
         columns=parsing.ONLINE_RETAIL_COLUMNS,
     )
     raw[col.ROW_NUMBER] = [2]
@@ -117,7 +136,9 @@ def _generic(rows: list[dict[str, object]]) -> parsing.ParsedChunk:
 
 
 def test_generic_defaults_and_anonymous_events():
-    parsed = _generic([{"product_id": "P1", "kind": "VIEW", "timestamp": "2024-05-01T10:00:00+02:00"}])
+    parsed = _generic(
+        [{"product_id": "P1", "kind": "VIEW", "timestamp": "2024-05-01T10:00:00+02:00"}]
+    )
     event = parsed.events.iloc[0]
     assert event[col.KIND] == col.VIEW
     assert event[col.QUANTITY] == 1
@@ -131,13 +152,21 @@ def test_generic_defaults_and_anonymous_events():
 @pytest.mark.parametrize(
     ("row", "reason", "message"),
     [
-        ({"kind": "view", "timestamp": "2024-05-01"}, parsing.MISSING_PRODUCT, "missing product_id"),
+        (
+            {"kind": "view", "timestamp": "2024-05-01"},
+            parsing.MISSING_PRODUCT,
+            "missing product_id",
+        ),
         (
             {"product_id": "P1", "kind": "wishlist", "timestamp": "2024-05-01"},
             parsing.UNKNOWN_KIND,
             "unknown kind 'wishlist' (expected view, cart, purchase or return)",
         ),
-        ({"product_id": "P1", "kind": "view", "timestamp": "yesterday"}, parsing.BAD_DATE, "bad timestamp 'yesterday'"),
+        (
+            {"product_id": "P1", "kind": "view", "timestamp": "yesterday"},
+            parsing.BAD_DATE,
+            "bad timestamp 'yesterday'",
+        ),
         ({"product_id": "P1", "kind": "view"}, parsing.BAD_DATE, "bad timestamp ''"),
         (
             {"product_id": "P1", "kind": "cart", "timestamp": "2024-05-01", "quantity": "many"},
@@ -145,7 +174,12 @@ def test_generic_defaults_and_anonymous_events():
             "quantity 'many' is not a number",
         ),
         (
-            {"product_id": "P1", "kind": "purchase", "timestamp": "2024-05-01", "unit_price": "free"},
+            {
+                "product_id": "P1",
+                "kind": "purchase",
+                "timestamp": "2024-05-01",
+                "unit_price": "free",
+            },
             parsing.BAD_PRICE,
             "unit price 'free' is not a number",
         ),
@@ -174,8 +208,18 @@ def test_generic_rejections(row, reason, message):
 
 def test_generic_explicit_keys_are_kept_and_content_keys_are_stable():
     rows = [
-        {"product_id": "P1", "kind": "purchase", "timestamp": "2024-05-01", "idempotency_key": "order-1-line-1"},
-        {"product_id": "P1", "kind": "purchase", "timestamp": "2024-05-01T00:00:00Z", "quantity": 1},
+        {
+            "product_id": "P1",
+            "kind": "purchase",
+            "timestamp": "2024-05-01",
+            "idempotency_key": "order-1-line-1",
+        },
+        {
+            "product_id": "P1",
+            "kind": "purchase",
+            "timestamp": "2024-05-01T00:00:00Z",
+            "quantity": 1,
+        },
     ]
     first, second = _generic(rows), _generic(list(reversed(rows)))
     assert first.events[col.IDEMPOTENCY_KEY].iloc[0] == "order-1-line-1"
@@ -185,10 +229,7 @@ def test_generic_explicit_keys_are_kept_and_content_keys_are_stable():
 def test_jsonl_reader_rejects_bad_lines(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(
-        '{"product_id": "P1", "kind": "view", "timestamp": "2024-05-01"}\n'
-        "{not json}\n"
-        "\n"
-        "[1, 2]\n"
+        '{"product_id": "P1", "kind": "view", "timestamp": "2024-05-01"}\n{not json}\n\n[1, 2]\n'
     )
     chunks = list(readers.read_jsonl_chunks(path))
     assert len(chunks) == 1
