@@ -57,9 +57,15 @@ EVENT_FIELDS = (
 )
 
 
-def _first_non_blank(series: pd.Series) -> str:
-    values = series[series != ""]
-    return str(values.iloc[0]) if len(values) else ""
+def _first_non_blank(events: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """Per `key`, the first non-empty value of `column` ("" when there is none), vectorised."""
+    values = events[column].where(events[column] != "", None)
+    return (
+        values.groupby(events[key], sort=False)
+        .first()
+        .reindex(events[key].drop_duplicates(), fill_value="")
+        .fillna("")
+    )
 
 
 def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
@@ -68,9 +74,7 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
     known = events[events[col.CUSTOMER_ID].notna()]
     if known.empty:
         return {}
-    countries = known.groupby(col.CUSTOMER_ID, sort=False)[col.CUSTOMER_COUNTRY].agg(
-        _first_non_blank
-    )
+    countries = _first_non_blank(known, col.CUSTOMER_ID, col.CUSTOMER_COUNTRY)
     now = db_now()
     rows = [
         (external_id, country, False, False, "{}", now, now)
@@ -97,9 +101,8 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
 def products_upsert(*, events: pd.DataFrame) -> dict[str, int]:
     """Create the products an event frame mentions; fill a blank title, category or price
     (the median positive price of its purchases in the frame). Returns {external id: pk}."""
-    grouped = events.groupby(col.PRODUCT_ID, sort=False)
-    titles = grouped[col.PRODUCT_TITLE].agg(_first_non_blank)
-    categories = grouped[col.PRODUCT_CATEGORY].agg(_first_non_blank)
+    titles = _first_non_blank(events, col.PRODUCT_ID, col.PRODUCT_TITLE)
+    categories = _first_non_blank(events, col.PRODUCT_ID, col.PRODUCT_CATEGORY)
     priced = events[(events[col.KIND] == col.PURCHASE) & (events[col.UNIT_PRICE] > 0)]
     prices = priced.groupby(col.PRODUCT_ID)[col.UNIT_PRICE].median().round(4).reindex(titles.index)
     now = db_now()
