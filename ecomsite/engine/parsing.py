@@ -10,7 +10,6 @@ with a reason code and a message, and counts of accepted rows per data-quality c
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import columns as col
+from .catalog import NON_PRODUCT_CODE_PATTERN, categorise_titles
 
 RAW = "raw"
 
@@ -60,13 +60,6 @@ QUALITY_CLASSES = {
     Q_NON_PRODUCT: "Non-product code (postage, fees, adjustments)",
     Q_MISSING_TITLE: "Missing product description",
 }
-
-# Stock codes that are not merchandise in the Online Retail export and shops like it:
-# postage (POST, DOT, C2), manual lines (M), discounts (D), fees, adjustments, samples, vouchers.
-NON_PRODUCT_CODE_PATTERN = re.compile(
-    r"^(POST|DOT|C2|M|D|S|B|CRUK|PADS|BANK CHARGES|AMAZONFEE|ADJUST\w*|TEST\w*|GIFT_\w+)$",
-    re.IGNORECASE,
-)
 
 # Online Retail: the columns of the original export, and the timezone its dates are written in.
 ONLINE_RETAIL_COLUMNS = (
@@ -330,7 +323,8 @@ def parse_online_retail(
             col.SOURCE: ONLINE_RETAIL_SOURCE,
             col.IDEMPOTENCY_KEY: keys,
             col.PRODUCT_TITLE: title.str.slice(0, col.MAX_TITLE_LENGTH),
-            col.PRODUCT_CATEGORY: "",
+            # The export has no categories: derive them from the titles (engine/catalog.py).
+            col.PRODUCT_CATEGORY: categorise_titles(title, stock),
             col.CUSTOMER_COUNTRY: country.str.slice(0, col.MAX_COUNTRY_LENGTH),
             col.ROW_NUMBER: raw[col.ROW_NUMBER],
         },
