@@ -1,7 +1,9 @@
 from django import forms
 from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
 
 from ecomsite.models import ImportFormat
+from ecomsite.roles import ROLE_BY_GROUP, Role
 from ecomsite.services.imports import FILE_FORMATS
 
 
@@ -27,3 +29,27 @@ class ImportUploadForm(forms.Form):
         if upload.size == 0:
             raise forms.ValidationError("The file is empty.")
         return upload
+
+
+class UserRoleForm(forms.Form):
+    role = forms.ChoiceField(
+        choices=[("", "No access")] + [(r.group_name, r.label) for r in Role],
+        required=False,
+        help_text="Viewer: read only. Editor: also segments and campaigns. "
+        "Admin: also imports, models, schedules and users.",
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def clean_role(self) -> Role | None:
+        value = self.cleaned_data["role"]
+        return ROLE_BY_GROUP[value] if value else None
+
+
+class UserCreateForm(UserCreationForm):  # type: ignore[type-arg]
+    role = forms.ChoiceField(choices=[(r.group_name, r.label) for r in Role], initial="viewer")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+
+    def clean_role(self) -> Role:
+        return ROLE_BY_GROUP[self.cleaned_data["role"]]

@@ -1,23 +1,66 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from ecomsite.roles import Role
+
+from .views import catalog, dashboard, imports, users
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("", dashboard.DashboardView.as_view(), name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("imports/", views.ImportBatchListView.as_view(), name="import-list"),
-    path("imports/new/", views.ImportBatchCreateView.as_view(), name="import-create"),
-    path("imports/<int:pk>/", views.ImportBatchDetailView.as_view(), name="import-detail"),
+    path("imports/", imports.ImportBatchListView.as_view(), name="import-list"),
+    path("imports/new/", imports.ImportBatchCreateView.as_view(), name="import-create"),
+    path("imports/<int:pk>/", imports.ImportBatchDetailView.as_view(), name="import-detail"),
     path(
         "imports/<int:pk>/progress.json",
-        views.ImportBatchProgressView.as_view(),
+        imports.ImportBatchProgressView.as_view(),
         name="import-progress",
     ),
     path(
         "imports/<int:pk>/rejected.csv",
-        views.ImportRejectionCsvView.as_view(),
+        imports.ImportRejectionCsvView.as_view(),
         name="import-rejections-csv",
+    ),
+    path("customers/", catalog.CustomerListView.as_view(), name="customer-list"),
+    path(
+        "customers/<str:external_id>/",
+        catalog.CustomerDetailView.as_view(),
+        name="customer-detail",
+    ),
+    path("products/", catalog.ProductListView.as_view(), name="product-list"),
+    path("products/<str:external_id>/", catalog.ProductDetailView.as_view(), name="product-detail"),
+    path("users/", users.UserListView.as_view(), name="user-list"),
+    path("users/new/", users.UserCreateView.as_view(), name="user-create"),
+    path("users/<int:pk>/role/", users.UserRoleUpdateView.as_view(), name="user-role"),
+    path(
+        "segments/",
+        dashboard.SectionPendingView.as_view(
+            section="Segments", arrives_with="the cleaning and segmentation pipeline (issue 4)"
+        ),
+        name="segment-list",
+    ),
+    path(
+        "models/",
+        dashboard.SectionPendingView.as_view(
+            section="Models", arrives_with="the recommenders (issue 5)"
+        ),
+        name="model-list",
+    ),
+    path(
+        "campaigns/",
+        dashboard.SectionPendingView.as_view(
+            section="Campaigns", arrives_with="campaigns (issue 6)"
+        ),
+        name="campaign-list",
+    ),
+    path(
+        "schedules/",
+        dashboard.SectionPendingView.as_view(
+            section="Schedules",
+            arrives_with="the nightly pipeline (issue 4)",
+            required_role=Role.ADMIN,
+        ),
+        name="schedule-list",
     ),
 ]

@@ -38,14 +38,43 @@ def sample_path() -> Path:
     return ONLINE_RETAIL_SAMPLE
 
 
-@pytest.fixture
-def staff_user(django_user_model):  # type: ignore[no-untyped-def]
-    return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+def _user_with_role(username: str, role_name: str | None):  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    from ecomsite.roles import Role
+    from ecomsite.services.users import user_create
+
+    if role_name is None:
+        return get_user_model().objects.create_user(username, password=f"pw-{username}-123")
+    return user_create(username=username, password=f"pw-{username}-123", role=Role[role_name])
 
 
 @pytest.fixture
-def plain_user(django_user_model):  # type: ignore[no-untyped-def]
-    return django_user_model.objects.create_user("plain", password="pw-plain-123")
+def staff_user(db):  # type: ignore[no-untyped-def]
+    """An admin: may import, manage users, and use every API scope with a session."""
+    return _user_with_role("staff", "ADMIN")
+
+
+@pytest.fixture
+def editor_user(db):  # type: ignore[no-untyped-def]
+    return _user_with_role("editor", "EDITOR")
+
+
+@pytest.fixture
+def viewer_user(db):  # type: ignore[no-untyped-def]
+    return _user_with_role("viewer", "VIEWER")
+
+
+@pytest.fixture
+def plain_user(db):  # type: ignore[no-untyped-def]
+    """Signed in but in no role group: no access to anything."""
+    return _user_with_role("plain", None)
+
+
+@pytest.fixture
+def viewer_client(client, viewer_user):  # type: ignore[no-untyped-def]
+    client.force_login(viewer_user)
+    return client
 
 
 @pytest.fixture

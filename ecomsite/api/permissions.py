@@ -1,4 +1,5 @@
-"""Deny by default: a token needs the view's scope; a session needs a staff user."""
+"""Deny by default. A partner token needs the view's scope; a browser session needs a role:
+read scopes need viewer, write scopes admin (sending events is importing data)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,31 @@ from typing import TYPE_CHECKING
 
 from rest_framework.permissions import BasePermission
 
-from ecomsite.models import PartnerToken
+from ecomsite.models import PartnerToken, Scope
+from ecomsite.roles import Role, has_role
 
 if TYPE_CHECKING:  # runtime imports would be circular: DRF loads these classes from settings
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
+# The role a signed-in user needs to use a scope with their session.
+SESSION_ROLE_FOR_SCOPE = {
+    Scope.EVENTS_WRITE: Role.ADMIN,
+    Scope.EVENTS_READ: Role.VIEWER,
+    Scope.CATALOG_READ: Role.VIEWER,
+    Scope.SEGMENTS_READ: Role.VIEWER,
+    Scope.RECOMMENDATIONS_READ: Role.VIEWER,
+    Scope.CAMPAIGNS_READ: Role.VIEWER,
+}
 
-def _is_staff_session(request: Request) -> bool:
-    user = request.user
-    return not isinstance(request.auth, PartnerToken) and bool(
-        user and user.is_authenticated and user.is_active and user.is_staff
-    )
+
+def _session_has_role(request: Request, role: Role) -> bool:
+    return not isinstance(request.auth, PartnerToken) and has_role(request.user, role)
 
 
 class HasScope(BasePermission):
     """The view's `required_scope` (per method via `required_scopes = {"POST": ...}`) must be on
-    the caller's token. Staff signed in to the web UI may use every scope."""
+    the caller's token; a session user needs the role SESSION_ROLE_FOR_SCOPE names."""
 
     message = "Your token does not have the scope this endpoint needs."
 
@@ -35,14 +44,16 @@ class HasScope(BasePermission):
         if isinstance(request.auth, PartnerToken):
             self.message = f"This endpoint needs a token with the '{scope}' scope."
             return request.auth.has_scope(scope)
-        self.message = "Only staff may use the API with a session; partners use a token."
-        return _is_staff_session(request)
+        role = SESSION_ROLE_FOR_SCOPE[Scope(scope)]
+        self.message = f"This needs the {role.label.lower()} role."
+        return _session_has_role(request, role)
 
 
-class IsStaffSession(BasePermission):
-    """Staff-only operations: a signed-in staff user, never a partner token."""
+class RoleRequired(BasePermission):
+    """Staff-only operations: a signed-in user with the view's `required_role` (default admin),
+    never a partner token."""
 
-    message = "Only staff may do this."
+    message = "Only staff with the right role may do this."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return _is_staff_session(request)
+        return _session_has_role(request, getattr(view, "required_role", Role.ADMIN))

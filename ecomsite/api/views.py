@@ -16,13 +16,14 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from ecomsite import selectors
 from ecomsite.models import Customer, Event, ImportBatch, PartnerToken, Product, Scope
+from ecomsite.roles import Role
+from ecomsite.selectors import imports as selectors
 from ecomsite.services.imports import import_upload_start
 from ecomsite.services.ingest import events_ingest_batch
 
 from . import serializers as s
-from .permissions import HasScope, IsStaffSession
+from .permissions import HasScope, RoleRequired
 
 
 class EventCursorPagination(CursorPagination):
@@ -126,9 +127,10 @@ class ProductApi(viewsets.ReadOnlyModelViewSet):
 
 
 class ImportBatchApi(viewsets.ReadOnlyModelViewSet):
-    """Import batches (files and API calls) with their counts and progress. Staff only."""
+    """Import batches (files and API calls) with their counts and progress. Staff (viewer+)."""
 
-    permission_classes = [IsStaffSession]
+    permission_classes = [RoleRequired]
+    required_role = Role.VIEWER
     serializer_class = s.ImportBatchOutputSerializer
 
     def get_queryset(self) -> QuerySet[ImportBatch]:
@@ -136,7 +138,8 @@ class ImportBatchApi(viewsets.ReadOnlyModelViewSet):
 
 
 class ImportRejectionApi(mixins.ListModelMixin, viewsets.GenericViewSet):
-    permission_classes = [IsStaffSession]
+    permission_classes = [RoleRequired]
+    required_role = Role.VIEWER
     serializer_class = s.ImportRejectionOutputSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -146,7 +149,8 @@ class ImportRejectionApi(mixins.ListModelMixin, viewsets.GenericViewSet):
 class ImportUploadApi(APIView):
     """Upload a file to import; answers 202 with the batch, whose progress the batch URL shows."""
 
-    permission_classes = [IsStaffSession]
+    permission_classes = [RoleRequired]
+    required_role = Role.ADMIN
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(

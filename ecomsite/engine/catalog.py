@@ -88,6 +88,8 @@ CATEGORY_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Kitchen & dining",
         (
+            "CAKESTAND",
+            "CAKESTANDS",
             "MUG",
             "MUGS",
             "CUP",

@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from ecomsite.exceptions import DomainError
 from ecomsite.models import RunStatus
-from ecomsite.selectors import import_rejection_counts
+from ecomsite.selectors.imports import import_rejection_counts
 from ecomsite.services.imports import FILE_FORMATS, import_file
 
 

@@ -1,4 +1,4 @@
-"""Staff pages for the shop data: home and imports."""
+"""Imports: the list, upload (admins), the report with live progress, rejected rows as CSV."""
 
 from __future__ import annotations
 
@@ -6,51 +6,25 @@ import csv
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views import View
-from django.views.generic import DetailView, FormView, ListView, TemplateView
+from django.views.generic import DetailView, FormView, ListView
 from django.views.generic.detail import SingleObjectMixin
 
-from ecomsite import selectors
 from ecomsite.exceptions import DomainError
 from ecomsite.forms import ImportUploadForm
-from ecomsite.models import Customer, Event, ImportBatch, Product
+from ecomsite.models import ImportBatch
+from ecomsite.roles import Role
+from ecomsite.selectors import imports as selectors
 from ecomsite.services.imports import import_upload_start
 
-
-class StaffRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
-    """Signed-in staff only; others get the 403 page (issue 3 refines this into roles)."""
-
-    raise_exception = False
-
-    def test_func(self) -> bool:
-        return bool(self.request.user.is_staff)
-
-    def handle_no_permission(self) -> HttpResponse:
-        if self.request.user.is_authenticated:
-            self.raise_exception = True
-        return super().handle_no_permission()
+from .base import RoleRequiredMixin
 
 
-class HomeView(StaffRequiredMixin, TemplateView):
-    template_name = "ecomsite/home.html"
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        context["counts"] = {
-            "customers": Customer.objects.count(),
-            "products": Product.objects.count(),
-            "events": Event.objects.count(),
-        }
-        context["last_import"] = selectors.import_batch_list().first()
-        return context
-
-
-class ImportBatchListView(StaffRequiredMixin, ListView):
+class ImportBatchListView(RoleRequiredMixin, ListView):
     template_name = "ecomsite/importbatch_list.html"
     paginate_by = 25
     context_object_name = "batches"
@@ -59,7 +33,8 @@ class ImportBatchListView(StaffRequiredMixin, ListView):
         return selectors.import_batch_list()
 
 
-class ImportBatchCreateView(StaffRequiredMixin, FormView):
+class ImportBatchCreateView(RoleRequiredMixin, FormView):
+    required_role = Role.ADMIN
     template_name = "ecomsite/importbatch_form.html"
     form_class = ImportUploadForm
 
@@ -79,7 +54,7 @@ class ImportBatchCreateView(StaffRequiredMixin, FormView):
         return redirect("import-detail", pk=batch.pk)
 
 
-class ImportBatchDetailView(StaffRequiredMixin, DetailView):
+class ImportBatchDetailView(RoleRequiredMixin, DetailView):
     template_name = "ecomsite/importbatch_detail.html"
     context_object_name = "batch"
 
@@ -95,7 +70,7 @@ class ImportBatchDetailView(StaffRequiredMixin, DetailView):
         return context
 
 
-class ImportBatchProgressView(StaffRequiredMixin, SingleObjectMixin, View):
+class ImportBatchProgressView(RoleRequiredMixin, SingleObjectMixin, View):
     """JSON polled by the detail page while the import runs."""
 
     def get_queryset(self) -> QuerySet[ImportBatch]:
@@ -123,7 +98,7 @@ class _Echo:
         return value
 
 
-class ImportRejectionCsvView(StaffRequiredMixin, SingleObjectMixin, View):
+class ImportRejectionCsvView(RoleRequiredMixin, SingleObjectMixin, View):
     """All rejected rows of a batch as CSV, streamed."""
 
     def get_queryset(self) -> QuerySet[ImportBatch]:

@@ -1,0 +1,1 @@
+"""Reads of the shop data, one module per concept: imports, dashboard, catalog."""

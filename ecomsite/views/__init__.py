@@ -1,0 +1,1 @@
+"""Staff pages, one module per area: dashboard, imports, catalog (customers, products), users."""

@@ -1,0 +1,49 @@
+"""The dashboard: the shop at a glance, on charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.views.generic import TemplateView
+
+from ecomsite.selectors import dashboard, imports
+
+from .base import RoleRequiredMixin
+
+
+class DashboardView(RoleRequiredMixin, TemplateView):
+    template_name = "ecomsite/dashboard.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        last_import = dashboard.last_finished_import()
+        context.update(
+            figures=dashboard.dashboard_figures(),
+            charts={
+                "sales": dashboard.sales_over_time(period="month"),
+                "categories": dashboard.top_categories(),
+                "products": dashboard.top_products(limit=10),
+            },
+            top_products=dashboard.top_products(limit=10),
+            last_import=last_import,
+            last_import_quality=imports.import_quality_rows(batch=last_import)
+            if last_import
+            else [],
+            last_import_rejections=(
+                imports.import_rejection_counts(batch=last_import) if last_import else {}
+            ),
+        )
+        return context
+
+
+class SectionPendingView(RoleRequiredMixin, TemplateView):
+    """A navigation section whose feature arrives with a later issue: says so plainly."""
+
+    template_name = "ecomsite/section_pending.html"
+    section = ""
+    arrives_with = ""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            section=self.section, arrives_with=self.arrives_with, **kwargs
+        )
