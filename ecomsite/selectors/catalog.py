@@ -12,7 +12,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 
 from ecomsite.models import Customer, Event, EventKind, Product
 
-from .dashboard import LINE_VALUE, SALES_KINDS
+from .dashboard import LINE_VALUE, MERCHANDISE, SALES_KINDS
 
 CUSTOMER_ORDERINGS = {
     "recent": ("-last_seen_at", "external_id"),
@@ -47,10 +47,12 @@ def customer_countries() -> list[str]:
 
 
 def _sales_figures(events: QuerySet[Event]) -> dict[str, Any]:
+    """Orders, net revenue and units count merchandise only (no postage, fees, adjustments),
+    as on the dashboard."""
     return events.aggregate(
-        orders=Count("order_id", distinct=True, filter=Q(kind=EventKind.PURCHASE)),
-        revenue=Sum(LINE_VALUE, filter=Q(kind__in=SALES_KINDS)),
-        units=Sum("quantity", filter=Q(kind=EventKind.PURCHASE)),
+        orders=Count("order_id", distinct=True, filter=Q(kind=EventKind.PURCHASE) & MERCHANDISE),
+        revenue=Sum(LINE_VALUE, filter=Q(kind__in=SALES_KINDS) & MERCHANDISE),
+        units=Sum("quantity", filter=Q(kind=EventKind.PURCHASE) & MERCHANDISE),
         return_lines=Count("id", filter=Q(kind=EventKind.RETURN)),
         views=Count("id", filter=Q(kind=EventKind.VIEW)),
         first_purchase=Min("occurred_at", filter=Q(kind=EventKind.PURCHASE)),
@@ -61,7 +63,7 @@ def _sales_figures(events: QuerySet[Event]) -> dict[str, Any]:
 def customer_page_figures(*, customer_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """{customer pk: {"orders", "revenue"}} for one page of a list (one grouped query)."""
     rows = (
-        Event.objects.filter(customer_id__in=list(customer_ids), kind__in=SALES_KINDS)
+        Event.objects.filter(MERCHANDISE, customer_id__in=list(customer_ids), kind__in=SALES_KINDS)
         .values("customer_id")
         .annotate(
             orders=Count("order_id", distinct=True, filter=Q(kind=EventKind.PURCHASE)),
@@ -92,7 +94,7 @@ class CustomerSummary:
 def customer_summary(*, customer: Customer) -> CustomerSummary:
     events = Event.objects.filter(customer=customer)
     figures = _sales_figures(events)
-    sales = events.filter(kind__in=SALES_KINDS)
+    sales = events.filter(MERCHANDISE, kind__in=SALES_KINDS)
     monthly = (
         sales.annotate(period=TruncMonth("occurred_at"))
         .values("period")

@@ -28,7 +28,7 @@
   EcomCharts.render("chart-products", {
     title: "Top 10 products by net revenue",
     horizontal: true,
-    labels: charts.products.map((r) => r.title.length > 32 ? r.title.slice(0, 31) + "…" : r.title),
+    labels: charts.products.map((r) => r.title.length > 26 ? r.title.slice(0, 25) + "…" : r.title),
     xTitle: "Product",
     yTitle: "Net revenue (£)",
     yKind: "money",
