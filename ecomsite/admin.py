@@ -72,7 +72,7 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class ImportRejectionInline(admin.TabularInline):
     model = ImportRejection
-    fields = ["row_number", "reason", "message", "raw"]
+    fields = ("row_number", "reason", "message", "raw")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -101,7 +101,7 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "source", "format"]
     search_fields = ["file_name", "created_by__username", "partner_token__name"]
-    readonly_fields = [f.name for f in ImportBatch._meta.fields]
+    readonly_fields = tuple(f.name for f in ImportBatch._meta.fields)
     inlines = [ImportRejectionInline]
 
 
@@ -127,7 +127,7 @@ class PartnerTokenAdmin(admin.ModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name", "prefix"]
     fields = ["name", "scopes", "expires_at", "prefix", "is_active", "last_used_at", "created_by"]
-    readonly_fields = ["prefix", "is_active", "last_used_at", "created_by"]
+    readonly_fields = ("prefix", "is_active", "last_used_at", "created_by")
     actions = ["revoke"]
 
     def get_readonly_fields(
@@ -135,7 +135,7 @@ class PartnerTokenAdmin(admin.ModelAdmin):
     ) -> list[str]:
         if obj is not None:
             return [*self.readonly_fields, "name", "scopes", "expires_at"]
-        return self.readonly_fields
+        return list(self.readonly_fields)
 
     def save_model(self, request: HttpRequest, obj: PartnerToken, form: Any, change: bool) -> None:
         if change:

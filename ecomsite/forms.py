@@ -1,5 +1,6 @@
 from django import forms
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from ecomsite.models import ImportFormat
@@ -48,7 +49,8 @@ class UserRoleForm(forms.Form):
 class UserCreateForm(UserCreationForm):  # type: ignore[type-arg]
     role = forms.ChoiceField(choices=[(r.group_name, r.label) for r in Role], initial="viewer")
 
-    class Meta(UserCreationForm.Meta):
+    class Meta:
+        model = get_user_model()
         fields = ("username", "email")
 
     def clean_role(self) -> Role:

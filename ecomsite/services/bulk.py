@@ -9,10 +9,11 @@ return rowcounts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 from django.utils import timezone
 
 # SQLite caps bound variables per statement (32,766 since 3.32); keep IN (...) lists well below.
@@ -23,8 +24,17 @@ def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+Rows = Sequence[Sequence[Any]]
+
+
+def _field(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field), name
+    return field
+
+
 def _names(model: type[Model], fields: Sequence[str]) -> list[str]:
-    return [connection.ops.quote_name(model._meta.get_field(name).column) for name in fields]
+    return [connection.ops.quote_name(_field(model, name).column) for name in fields]
 
 
 def db_datetimes(values: pd.Series) -> list[str | None]:
@@ -53,7 +63,7 @@ def db_floats(values: pd.Series) -> list[float | None]:
 
 
 def insert_ignoring_conflicts(
-    model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[object]], *, conflict: str
+    model: type[Model], fields: Sequence[str], rows: Rows, *, conflict: str
 ) -> int:
     """INSERT the rows; rows whose `conflict` field value already exists (or repeats an earlier
     row) are skipped. Returns how many rows were inserted."""
@@ -73,9 +83,7 @@ def insert_ignoring_conflicts(
         return max(cursor.rowcount, 0)
 
 
-def _copy_then_insert(
-    model: type[Model], names: list[str], rows: Sequence[Sequence[object]], target: str
-) -> int:
+def _copy_then_insert(model: type[Model], names: list[str], rows: Rows, target: str) -> int:
     """PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT.
     Row-by-row statements (even pipelined) managed ~11k rows/s here; COPY more than doubles it."""
     table = _table(model)
@@ -101,7 +109,7 @@ def _copy_then_insert(
 def upsert_filling_blanks(
     model: type[Model],
     fields: Sequence[str],
-    rows: Sequence[Sequence[object]],
+    rows: Rows,
     *,
     conflict: str,
     fill: Sequence[str],
@@ -117,7 +125,7 @@ def upsert_filling_blanks(
     for name in _names(model, fill):
         stored, new = f"{table}.{name}", f"excluded.{name}"
         is_blank = f"({stored} IS NULL OR {stored} = '')"
-        if model._meta.get_field(_unquoted(model, name)).get_internal_type() == "DecimalField":
+        if _field(model, _unquoted(model, name)).get_internal_type() == "DecimalField":
             is_blank = f"({stored} IS NULL)"
         sets.append(f"{name} = CASE WHEN {is_blank} THEN {new} ELSE {stored} END")
         blanks.append(f"({is_blank} AND {new} IS NOT NULL)")

@@ -7,9 +7,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pandas as pd
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -18,16 +17,15 @@ from django.utils.text import get_valid_filename
 from ecomsite.engine import columns as col
 from ecomsite.engine import parsing
 from ecomsite.exceptions import UnknownFormat, ValidationFailed
-from ecomsite.models import Event, ImportBatch, ImportFormat, ImportRejection, ImportSource
+from ecomsite.models import Event, ImportBatch, ImportFormat, ImportSource
 
 from . import readers
-from .ingest import customers_refresh_seen, events_store
+from .ingest import customers_refresh_seen, events_store, rejections_store
 from .runs import ProgressReporter, run_claim, run_fail, run_succeed
 
 # on_progress(bytes_done, bytes_total, rows_read): the CLI draws its bar from it.
 ProgressCallback = Callable[[int, int, int], None]
 
-REJECTION_BATCH_SIZE = 2_000
 FILE_FORMATS = (ImportFormat.ONLINE_RETAIL, ImportFormat.CSV, ImportFormat.JSONL)
 
 
@@ -37,7 +35,7 @@ def import_batch_create(
     format: str,
     source: str,
     file_name: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> ImportBatch:
     if format not in FILE_FORMATS:
         raise ValidationFailed(f"unknown format {format!r}; use one of {', '.join(FILE_FORMATS)}")
@@ -55,9 +53,7 @@ def import_batch_create(
     return batch
 
 
-def import_upload_start(
-    *, upload: UploadedFile, format: str, created_by: AbstractBaseUser
-) -> ImportBatch:
+def import_upload_start(*, upload: UploadedFile, format: str, created_by: User) -> ImportBatch:
     """Store an uploaded file where workers read it, record the batch, and enqueue the import
     once the transaction commits. The request returns at once; the page follows the progress."""
     from ecomsite.tasks import import_batch_execute_task
@@ -90,7 +86,7 @@ def import_file(
     *,
     path: Path,
     format: str | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> ImportBatch:
     """Import a file synchronously (the command line). The batch records the outcome either way."""
@@ -121,26 +117,6 @@ def _chunks(
             yield chunk, parsing.parse_generic(chunk.rows, default_source=ImportFormat.JSONL)
     else:
         raise UnknownFormat(f"format {batch.format!r} cannot be read from a file")
-
-
-def rejections_store(
-    *, batch: ImportBatch, rejected: pd.DataFrame | list[dict[str, object]]
-) -> int:
-    records = rejected if isinstance(rejected, list) else rejected.to_dict("records")
-    ImportRejection.objects.bulk_create(
-        [
-            ImportRejection(
-                batch=batch,
-                row_number=int(r[col.ROW_NUMBER]),  # type: ignore[call-overload]
-                reason=str(r["reason"]),
-                message=str(r["message"])[:500],
-                raw=str(r[parsing.RAW] or ""),
-            )
-            for r in records
-        ],
-        batch_size=REJECTION_BATCH_SIZE,
-    )
-    return len(records)
 
 
 def import_batch_execute(

@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -159,6 +160,30 @@ def events_store(*, events: pd.DataFrame, batch: ImportBatch) -> int:
         )
 
 
+REJECTION_BATCH_SIZE = 2_000
+
+
+def rejections_store(
+    *, batch: ImportBatch, rejected: pd.DataFrame | Sequence[dict[str, Any]]
+) -> int:
+    """Store rejected rows (row_number, reason, message, raw) for `batch`; returns how many."""
+    records = rejected.to_dict("records") if isinstance(rejected, pd.DataFrame) else rejected
+    ImportRejection.objects.bulk_create(
+        [
+            ImportRejection(
+                batch=batch,
+                row_number=int(r[col.ROW_NUMBER]),
+                reason=str(r["reason"]),
+                message=str(r["message"])[:500],
+                raw=str(r[parsing.RAW] or ""),
+            )
+            for r in records
+        ],
+        batch_size=REJECTION_BATCH_SIZE,
+    )
+    return len(records)
+
+
 def customers_refresh_seen(*, batch: ImportBatch) -> int:
     """Set first/last seen of the customers this batch touched, from all their events."""
     history = Event.objects.filter(customer=OuterRef("pk")).order_by()
@@ -200,7 +225,7 @@ def events_ingest_batch(
     *,
     items: Sequence[object],
     token: PartnerToken | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> BatchResult:
     """The bulk API: validate each item, store the valid ones, answer per item.
 
@@ -218,7 +243,8 @@ def events_ingest_batch(
         started_at=timezone.now(),
     )
     batch.save()
-    records, malformed = [], []
+    records: list[dict[str, Any]] = []
+    malformed: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         if isinstance(item, dict):
             records.append({**item, col.ROW_NUMBER: index, parsing.RAW: _dumps(item)})
@@ -235,22 +261,17 @@ def events_ingest_batch(
     with transaction.atomic():
         events_store(events=parsed.events, batch=batch)
         stored = accepted_keys(batch=batch, keys=parsed.events[col.IDEMPOTENCY_KEY].tolist())
-        rejected = malformed + parsed.rejected.to_dict("records")
-        ImportRejection.objects.bulk_create(
-            [
-                ImportRejection(
-                    batch=batch,
-                    row_number=r[col.ROW_NUMBER],
-                    reason=r["reason"],
-                    message=str(r["message"])[:500],
-                    raw=r[parsing.RAW],
-                )
-                for r in rejected
-            ]
-        )
+        rejected: list[dict[str, Any]] = [
+            *malformed,
+            *({str(k): v for k, v in r.items()} for r in parsed.rejected.to_dict("records")),
+        ]
+        rejections_store(batch=batch, rejected=rejected)
         results: dict[int, ItemResult] = {
             int(r[col.ROW_NUMBER]): ItemResult(
-                int(r[col.ROW_NUMBER]), "rejected", reason=r["reason"], message=r["message"]
+                int(r[col.ROW_NUMBER]),
+                "rejected",
+                reason=str(r["reason"]),
+                message=str(r["message"]),
             )
             for r in rejected
         }

@@ -26,13 +26,14 @@ def synthetic_events_store(
 ) -> ImportBatch:
     """Generate events and store them like an import (one ImportBatch, source "generator").
     Deterministic keys make a rerun with the same params add nothing."""
+    started = timezone.now()
     batch = ImportBatch.objects.create(
         source=ImportSource.GENERATOR,
         format=ImportFormat.SYNTHETIC,
         file_name=f"synthetic seed={params.seed}",
         params={k: v for k, v in params.__dict__.items() if k != "countries"},
         status=RunStatus.RUNNING,
-        started_at=timezone.now(),
+        started_at=started,
     )
     report = ProgressReporter(batch)
     done = inserted = 0
@@ -53,7 +54,7 @@ def synthetic_events_store(
     except Exception as exc:
         run_fail(batch, error=exc, rows_received=done, rows_accepted=inserted)
         raise
-    seconds = max((timezone.now() - batch.started_at).total_seconds(), 1e-6)
+    seconds = max((timezone.now() - started).total_seconds(), 1e-6)
     run_succeed(
         batch,
         message=f"{done:,} events: {inserted:,} new",

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from ecomsite.exceptions import ValidationFailed
@@ -26,7 +26,7 @@ def partner_token_create(
     *,
     name: str,
     scopes: Sequence[str],
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[PartnerToken, str]:
     """Create a token. Returns it with the raw secret, which is not stored: show it once."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.http import HttpRequest
 
 from ecomsite.roles import Role, has_role
 
@@ -12,6 +13,7 @@ class RoleRequiredMixin(LoginRequiredMixin, UserPassesTestMixin):
     page. Views that change something set `required_role` to EDITOR or ADMIN."""
 
     required_role: Role = Role.VIEWER
+    request: HttpRequest
 
     def test_func(self) -> bool:
         return has_role(self.request.user, self.required_role)

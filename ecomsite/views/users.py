@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import FormView, ListView
 
@@ -59,7 +59,7 @@ class UserRoleUpdateView(RoleRequiredMixin, FormView):
     template_name = "ecomsite/user_role_form.html"
     form_class = UserRoleForm
 
-    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
         self.subject = get_object_or_404(get_user_model(), pk=kwargs["pk"])
         return super().dispatch(request, *args, **kwargs)
 
