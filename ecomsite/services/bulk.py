@@ -8,13 +8,17 @@ return rowcounts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import pandas as pd
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import Field, Model
 from django.utils import timezone
+
+T = TypeVar("T")
 
 # SQLite caps bound variables per statement (32,766 since 3.32); keep IN (...) lists well below.
 IN_QUERY_BATCH = 5_000
@@ -97,8 +101,9 @@ def _copy_then_insert(model: type[Model], names: list[str], rows: Rows, target: 
         with cursor.cursor.copy(f"COPY {temp} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        # Key order makes concurrent loaders wait on each other instead of deadlocking.
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {temp} "
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {temp} ORDER BY {target} "
             f"ON CONFLICT ({target}) DO NOTHING"
         )
         inserted = max(cursor.rowcount, 0)
@@ -113,35 +118,78 @@ def upsert_filling_blanks(
     *,
     conflict: str,
     fill: Sequence[str],
-) -> None:
+) -> dict[str, int]:
     """INSERT the rows; where the `conflict` value exists, fill the `fill` fields that are blank
-    ('' or NULL) in the stored row from the new values, and leave everything else as it was."""
+    ('' or NULL) in the stored row from non-blank new values, and leave everything else as it was.
+    Returns {conflict value: pk} for every row.
+
+    Concurrency: rows are inserted in key order with ON CONFLICT DO NOTHING, and an existing row is
+    locked (updated) only when it has a blank to fill, in pk order. An upsert that locks every
+    conflicting row in arrival order (ON CONFLICT DO UPDATE) deadlocked under 4 concurrent API
+    clients on PostgreSQL (bench/bench_api.py)."""
     if not rows:
-        return
+        return {}
+    fields = list(fields)
+    key_at = fields.index(conflict)
+    ordered = sorted(rows, key=lambda row: str(row[key_at]))
+    insert_ignoring_conflicts(model, fields, ordered, conflict=conflict)
+    new_values = {str(row[key_at]): row for row in ordered}
+    ids: dict[str, int] = {}
+    fills: dict[str, list[tuple[Any, int]]] = {name: [] for name in fill}
+    manager = model._default_manager
+    keys = list(new_values)
+    for start in range(0, len(keys), IN_QUERY_BATCH):
+        part = keys[start : start + IN_QUERY_BATCH]
+        for key, pk, *stored in manager.filter(**{f"{conflict}__in": part}).values_list(
+            conflict, "pk", *fill
+        ):
+            ids[key] = pk
+            row = new_values[key]
+            for name, old in zip(fill, stored, strict=True):
+                new = row[fields.index(name)]
+                if old in (None, "") and new not in (None, ""):
+                    fills[name].append((new, pk))
     table = _table(model)
-    names = _names(model, fields)
-    target = _names(model, [conflict])[0]
-    sets, blanks = [], []
-    for name in _names(model, fill):
-        stored, new = f"{table}.{name}", f"excluded.{name}"
-        is_blank = f"({stored} IS NULL OR {stored} = '')"
-        if _field(model, _unquoted(model, name)).get_internal_type() == "DecimalField":
-            is_blank = f"({stored} IS NULL)"
-        sets.append(f"{name} = CASE WHEN {is_blank} THEN {new} ELSE {stored} END")
-        blanks.append(f"({is_blank} AND {new} IS NOT NULL)")
-    sql = (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-        f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)} WHERE {' OR '.join(blanks)}"
-    )
+    pk_column = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for name, changes in fills.items():
+            if not changes:
+                continue
+            column = _names(model, [name])[0]
+            blank = (
+                f"{column} IS NULL"
+                if _is_decimal(model, name)
+                else f"({column} IS NULL OR {column} = '')"
+            )
+            ordered_changes: Rows = sorted(changes, key=lambda change: change[1])
+            cursor.executemany(
+                f"UPDATE {table} SET {column} = %s WHERE {pk_column} = %s AND {blank}",
+                ordered_changes,
+            )
+    return ids
 
 
-def _unquoted(model: type[Model], quoted: str) -> str:
-    for field in model._meta.concrete_fields:
-        if connection.ops.quote_name(field.column) == quoted:
-            return field.name
-    raise LookupError(quoted)
+def _is_decimal(model: type[Model], name: str) -> bool:
+    return _field(model, name).get_internal_type() == "DecimalField"
+
+
+def with_retries(work: Callable[[], T], *, attempts: int = 3) -> T:
+    """Run `work` again after a transient database error (deadlock, serialization failure,
+    SQLite busy), with a short randomised back-off. Only for idempotent work outside an
+    enclosing transaction."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except OperationalError as exc:
+            if attempt == attempts - 1 or connection.in_atomic_block or not _transient(exc):
+                raise
+            time.sleep(0.05 * 2**attempt + random.random() * 0.05)
+    raise AssertionError("unreachable")
+
+
+def _transient(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate in {"40P01", "40001"} or "database is locked" in str(exc)
 
 
 def id_map(model: type[Model], field: str, values: Iterable[str]) -> dict[str, int]:

@@ -6,9 +6,9 @@ The one write path for events, shared by file imports, the bulk API and the synt
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from django.contrib.auth.models import User
@@ -35,11 +35,13 @@ from .bulk import (
     db_datetimes,
     db_floats,
     db_now,
-    id_map,
     insert_ignoring_conflicts,
     upsert_filling_blanks,
+    with_retries,
 )
 from .runs import run_succeed
+
+T = TypeVar("T")
 
 EVENT_FIELDS = (
     "customer",
@@ -81,7 +83,7 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
         (external_id, country, False, False, "{}", now, now)
         for external_id, country in countries.items()
     ]
-    upsert_filling_blanks(
+    return upsert_filling_blanks(
         Customer,
         (
             "external_id",
@@ -96,7 +98,6 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
         conflict="external_id",
         fill=("country",),
     )
-    return id_map(Customer, "external_id", countries.index)
 
 
 def products_upsert(*, events: pd.DataFrame) -> dict[str, int]:
@@ -119,27 +120,30 @@ def products_upsert(*, events: pd.DataFrame) -> dict[str, int]:
             strict=True,
         )
     )
-    upsert_filling_blanks(
+    return upsert_filling_blanks(
         Product,
         ("external_id", "title", "category", "price", "is_active", "created_at", "updated_at"),
         rows,
         conflict="external_id",
         fill=("title", "category", "price"),
     )
-    return id_map(Product, "external_id", titles.index)
 
 
 def events_store(*, events: pd.DataFrame, batch: ImportBatch) -> int:
     """Insert a validated event frame for `batch`. Events whose idempotency key is already stored
-    (from any batch, or earlier in this frame) are skipped. Returns how many rows were inserted."""
+    (from any batch, or earlier in this frame) are skipped. Returns how many rows were inserted.
+
+    Customers, products and events are written in three short transactions (each idempotent, so
+    each is retried on a deadlock): concurrent imports and API calls then hold row locks briefly
+    and in key order. Must not run inside an enclosing transaction in production."""
     if events.empty:
         return 0
-    with transaction.atomic():
-        customer_ids = customers_upsert(events=events)
-        product_ids = products_upsert(events=events)
-        now = db_now()
-        customers = events[col.CUSTOMER_ID].map(customer_ids)
-        rows = zip(
+    customer_ids = with_retries(lambda: _atomic(lambda: customers_upsert(events=events)))
+    product_ids = with_retries(lambda: _atomic(lambda: products_upsert(events=events)))
+    now = db_now()
+    customers = events[col.CUSTOMER_ID].map(customer_ids)
+    rows = list(
+        zip(
             [None if pd.isna(c) else int(c) for c in customers.tolist()],
             events[col.PRODUCT_ID].map(product_ids).astype("int64").tolist(),
             events[col.KIND].tolist(),
@@ -155,9 +159,17 @@ def events_store(*, events: pd.DataFrame, batch: ImportBatch) -> int:
             [now] * len(events),
             strict=True,
         )
-        return insert_ignoring_conflicts(
-            Event, EVENT_FIELDS, list(rows), conflict="idempotency_key"
+    )
+    return with_retries(
+        lambda: _atomic(
+            lambda: insert_ignoring_conflicts(Event, EVENT_FIELDS, rows, conflict="idempotency_key")
         )
+    )
+
+
+def _atomic(work: Callable[[], T]) -> T:
+    with transaction.atomic():
+        return work()
 
 
 REJECTION_BATCH_SIZE = 2_000
@@ -258,37 +270,37 @@ def events_ingest_batch(
                 }
             )
     parsed = parsing.parse_generic(readers.records_frame(records), default_source="api")
+    events_store(events=parsed.events, batch=batch)
+    stored = accepted_keys(batch=batch, keys=parsed.events[col.IDEMPOTENCY_KEY].tolist())
+    rejected: list[dict[str, Any]] = [
+        *malformed,
+        *({str(k): v for k, v in r.items()} for r in parsed.rejected.to_dict("records")),
+    ]
+    results: dict[int, ItemResult] = {
+        int(r[col.ROW_NUMBER]): ItemResult(
+            int(r[col.ROW_NUMBER]),
+            "rejected",
+            reason=str(r["reason"]),
+            message=str(r["message"]),
+        )
+        for r in rejected
+    }
+    claimed: set[str] = set()
+    for index, key in zip(
+        parsed.events[col.ROW_NUMBER].tolist(),
+        parsed.events[col.IDEMPOTENCY_KEY].tolist(),
+        strict=True,
+    ):
+        # The first item with a key stored by this call is "accepted"; repeats are duplicates.
+        first = key in stored and key not in claimed
+        claimed.add(key)
+        results[index] = ItemResult(
+            index, "accepted" if first else "duplicate", idempotency_key=key
+        )
+    items_out = [results[i] for i in range(len(items))]
+    accepted = sum(1 for item in items_out if item.status == "accepted")
     with transaction.atomic():
-        events_store(events=parsed.events, batch=batch)
-        stored = accepted_keys(batch=batch, keys=parsed.events[col.IDEMPOTENCY_KEY].tolist())
-        rejected: list[dict[str, Any]] = [
-            *malformed,
-            *({str(k): v for k, v in r.items()} for r in parsed.rejected.to_dict("records")),
-        ]
         rejections_store(batch=batch, rejected=rejected)
-        results: dict[int, ItemResult] = {
-            int(r[col.ROW_NUMBER]): ItemResult(
-                int(r[col.ROW_NUMBER]),
-                "rejected",
-                reason=str(r["reason"]),
-                message=str(r["message"]),
-            )
-            for r in rejected
-        }
-        claimed: set[str] = set()
-        for index, key in zip(
-            parsed.events[col.ROW_NUMBER].tolist(),
-            parsed.events[col.IDEMPOTENCY_KEY].tolist(),
-            strict=True,
-        ):
-            # The first item with a key stored by this call is "accepted"; repeats are duplicates.
-            first = key in stored and key not in claimed
-            claimed.add(key)
-            results[index] = ItemResult(
-                index, "accepted" if first else "duplicate", idempotency_key=key
-            )
-        items_out = [results[i] for i in range(len(items))]
-        accepted = sum(1 for item in items_out if item.status == "accepted")
         run_succeed(
             batch,
             message=f"{len(items):,} events: {accepted:,} accepted",
@@ -298,8 +310,8 @@ def events_ingest_batch(
             rows_duplicate=len(items) - accepted - len(rejected),
             quality=parsed.quality,
         )
-        if accepted:
-            customers_refresh_seen(batch=batch)
+    if accepted:
+        with_retries(lambda: customers_refresh_seen(batch=batch))
     return BatchResult(batch=batch, items=items_out)
 
 
