@@ -126,14 +126,16 @@ def customer_summary(*, customer: Customer) -> CustomerSummary:
         .values("product")
         .distinct()
         .count(),
-        monthly=[
-            {
-                "period": r["period"].date().isoformat(),
-                "revenue": round(float(r["revenue"] or 0), 2),
-                "orders": r["orders"],
-            }
-            for r in monthly
-        ],
+        monthly=_every_month(
+            [
+                {
+                    "period": r["period"].date().isoformat(),
+                    "revenue": round(float(r["revenue"] or 0), 2),
+                    "orders": r["orders"],
+                }
+                for r in monthly
+            ]
+        ),
         categories=[
             {
                 "category": r["product__category"] or "Uncategorised",
@@ -151,6 +153,21 @@ def customer_summary(*, customer: Customer) -> CustomerSummary:
             for r in products
         ],
     )
+
+
+def _every_month(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Months without purchases as zero rows, so a chart's axis is continuous."""
+    if not rows:
+        return rows
+    by_month = {row["period"]: row for row in rows}
+    year, month = (int(part) for part in rows[0]["period"][:7].split("-"))
+    out = []
+    while True:
+        key = f"{year:04d}-{month:02d}-01"
+        out.append(by_month.get(key, {"period": key, "revenue": 0.0, "orders": 0}))
+        if key >= rows[-1]["period"]:
+            return out
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
 def customer_events(*, customer: Customer) -> QuerySet[Event]:

@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from django.contrib.auth.models import User
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ecomsite.engine import columns as col
@@ -197,13 +196,28 @@ def rejections_store(
 
 
 def customers_refresh_seen(*, batch: ImportBatch) -> int:
-    """Set first/last seen of the customers this batch touched, from all their events."""
-    history = Event.objects.filter(customer=OuterRef("pk")).order_by()
-    touched = Event.objects.filter(import_batch=batch, customer__isnull=False).values("customer_id")
-    return Customer.objects.filter(pk__in=touched).update(
-        first_seen_at=Subquery(history.order_by("occurred_at").values("occurred_at")[:1]),
-        last_seen_at=Subquery(history.order_by("-occurred_at").values("occurred_at")[:1]),
-    )
+    """Set first/last seen of the customers this batch touched, from all their events.
+
+    One grouped aggregate joined into an UPDATE (SQLite 3.33+ and PostgreSQL): per-customer
+    correlated subqueries took PostgreSQL over 15 minutes on an unanalysed table."""
+    customer, event = Customer._meta, Event._meta
+    q = connection.ops.quote_name
+    sql = f"""
+        UPDATE {q(customer.db_table)} SET first_seen_at = seen.first_at, last_seen_at = seen.last_at
+        FROM (
+            SELECT customer_id, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at
+            FROM {q(event.db_table)}
+            WHERE customer_id IN (
+                SELECT DISTINCT customer_id FROM {q(event.db_table)}
+                WHERE import_batch_id = %s AND customer_id IS NOT NULL
+            )
+            GROUP BY customer_id
+        ) AS seen
+        WHERE {q(customer.db_table)}.id = seen.customer_id
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [batch.pk])
+        return max(cursor.rowcount, 0)
 
 
 def accepted_keys(*, batch: ImportBatch, keys: list[str]) -> set[str]:

@@ -91,3 +91,25 @@ def test_product_summary_and_page(client, staff_user, sample):
 def test_unknown_customer_is_404(client, staff_user):
     client.force_login(staff_user)
     assert client.get("/customers/404404/").status_code == 404
+
+
+def test_months_without_purchases_are_zero_rows():
+    rows = [
+        {"period": "2010-12-01", "revenue": 5.0, "orders": 1},
+        {"period": "2011-02-01", "revenue": 7.0, "orders": 2},
+    ]
+    assert catalog._every_month(rows) == [
+        rows[0],
+        {"period": "2011-01-01", "revenue": 0.0, "orders": 0},
+        rows[1],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(5830738.25, "£5.83m"), (58300, "£58.3k"), (1234.5, "£1,234.50"), (-20, "-£20"), (None, "–")],
+)
+def test_money_short(value, shown):
+    from ecomsite.templatetags.ecomsite_format import money_short
+
+    assert money_short(value) == shown

@@ -1,0 +1,165 @@
+"""Screenshots of a running ecomsite for the docs, taken with Playwright and Debian's Chromium.
+
+Logs in through the login form at 1280x900 and saves full-page PNGs in docs/screenshots/:
+dashboard.png, imports.png (the imports list), import-detail.png (the newest import's report) and
+customer.png (customer 17850, or the first customer of the list when there is no 17850).
+
+    ./run.sh                                    # in another terminal: the demo on port 8000
+    .venv/bin/python docs/take_screenshots.py   # admin, password from var/admin-password.txt
+    .venv/bin/python docs/take_screenshots.py http://127.0.0.1:8123/ --username anna --password …
+
+Needs /usr/bin/chromium (apt-get install chromium) and the playwright package from
+requirements.txt; it never runs `playwright install` (no browser is downloaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+CUSTOMER = "17850"
+TIMEOUT_MS = 30_000
+# Chart.js animates a new chart for about a second; the screenshot waits for it to settle.
+CHART_SETTLE_MS = 1_200
+CHARTS_DRAWN = """() => [...document.querySelectorAll("canvas[data-chart]")].every(
+    (canvas) => typeof Chart !== "undefined" && Chart.getChart(canvas) !== undefined
+        && canvas.width > 0 && canvas.height > 0)"""
+
+
+def say(message: str) -> None:
+    sys.stdout.write(message + "\n")
+    sys.stdout.flush()
+
+
+def default_password() -> str | None:
+    """var/admin-password.txt as ./run.sh's setup_demo wrote it (ECOMSITE_VAR_DIR moves var/)."""
+    var_dir = Path(os.environ.get("ECOMSITE_VAR_DIR", str(ROOT / "var")))
+    path = var_dir / "admin-password.txt"
+    return path.read_text().strip() if path.exists() else None
+
+
+def log_in(page: Page, username: str, password: str) -> None:
+    page.goto("login/")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    if "/login/" in page.url:
+        raise SystemExit(f"Could not log in as {username!r}: check the username and password.")
+
+
+def shoot(page: Page, path: Path) -> None:
+    """A full-page PNG once the page and its charts are drawn."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.wait_for_load_state("load")
+    if page.locator("canvas[data-chart]").count():
+        try:
+            page.wait_for_function(CHARTS_DRAWN, timeout=15_000)
+        except PlaywrightTimeoutError:  # still worth a picture; say so
+            say(f"    warning: not every chart on {page.url} was drawn")
+        page.wait_for_timeout(CHART_SETTLE_MS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    say(f"    {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}  ({page.url})")
+
+
+def first_link(page: Page, selector: str) -> str | None:
+    links = page.locator(selector)
+    return links.first.get_attribute("href") if links.count() else None
+
+
+def take(base_url: str, username: str, password: str, out: Path) -> list[str]:
+    """Takes the screenshots; returns the names of those it could not take."""
+    from playwright.sync_api import sync_playwright
+
+    missing = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(base_url=base_url, viewport=VIEWPORT)  # type: ignore[arg-type]
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+            log_in(page, username, password)
+
+            page.goto("./")
+            shoot(page, out / "dashboard.png")
+
+            page.goto("imports/")
+            shoot(page, out / "imports.png")
+            # The list is newest first: the first link into an import is the newest one.
+            newest = first_link(page, "main table tbody a[href*='/imports/']")
+            if newest:
+                page.goto(newest)
+                shoot(page, out / "import-detail.png")
+            else:
+                say("    no import yet: import-detail.png not taken")
+                missing.append("import-detail.png")
+
+            response = page.goto(f"customers/{CUSTOMER}/")
+            if response is None or response.status == 404:
+                page.goto("customers/")
+                customer = first_link(page, "main table tbody a[href*='/customers/']")
+                if customer:
+                    page.goto(customer)
+            if "/customers/" in page.url and page.url.rstrip("/").split("/")[-1] != "customers":
+                shoot(page, out / "customer.png")
+            else:
+                say("    no customer yet: customer.png not taken")
+                missing.append("customer.png")
+        finally:
+            browser.close()
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Full-page screenshots of a running ecomsite into docs/screenshots/."
+    )
+    parser.add_argument("base_url", nargs="?", default="http://127.0.0.1:8000/")
+    parser.add_argument("--username", default="admin")
+    parser.add_argument(
+        "--password", help="default: the contents of var/admin-password.txt (./run.sh writes it)"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args(argv)
+
+    password = args.password or default_password()
+    if not password:
+        parser.error("no --password and no var/admin-password.txt (run ./run.sh once)")
+    if not CHROMIUM.exists():
+        parser.error(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        parser.error("the playwright package is missing: pip install -r requirements.txt")
+
+    base_url = args.base_url if args.base_url.endswith("/") else args.base_url + "/"
+    say(f"==> Screenshots of {base_url} as {args.username!r}")
+    missing = take(base_url, args.username, password, args.out.resolve())
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
