@@ -17,9 +17,17 @@ from django.utils.text import get_valid_filename
 from ecomsite.engine import columns as col
 from ecomsite.engine import parsing
 from ecomsite.exceptions import UnknownFormat, ValidationFailed
-from ecomsite.models import Event, ImportBatch, ImportFormat, ImportSource
+from ecomsite.models import (
+    Customer,
+    Event,
+    ImportBatch,
+    ImportFormat,
+    ImportSource,
+    Product,
+)
 
 from . import readers
+from .bulk import ANALYZE_AFTER_ROWS, analyze_tables
 from .ingest import customers_refresh_seen, events_store, rejections_store
 from .runs import ProgressReporter, run_claim, run_fail, run_succeed
 
@@ -155,6 +163,8 @@ def import_batch_execute(
             if on_progress:
                 on_progress(raw.bytes_read, total, received)
         report(0.99, "Updating customers", force=True)
+        if inserted >= ANALYZE_AFTER_ROWS:
+            analyze_tables(Event, Customer, Product)
         customers_refresh_seen(batch=batch)
     except Exception as exc:
         run_fail(

@@ -11,8 +11,17 @@ from django.utils import timezone
 
 from ecomsite.engine import columns as col
 from ecomsite.engine.synthetic import SyntheticParams, generate_events
-from ecomsite.models import ImportBatch, ImportFormat, ImportSource, RunStatus
+from ecomsite.models import (
+    Customer,
+    Event,
+    ImportBatch,
+    ImportFormat,
+    ImportSource,
+    Product,
+    RunStatus,
+)
 
+from .bulk import ANALYZE_AFTER_ROWS, analyze_tables
 from .ingest import customers_refresh_seen, events_store
 from .runs import ProgressReporter, run_fail, run_succeed
 
@@ -50,6 +59,8 @@ def synthetic_events_store(
             )
             if on_progress:
                 on_progress(done, params.events)
+        if inserted >= ANALYZE_AFTER_ROWS:
+            analyze_tables(Event, Customer, Product)
         customers_refresh_seen(batch=batch)
     except Exception as exc:
         run_fail(batch, error=exc, rows_received=done, rows_accepted=inserted)
