@@ -1,0 +1,1 @@
+"""Django-free numerics for segmentation: features, RFM, clustering, rule segments."""
