@@ -1,10 +1,12 @@
 from .base import BaseRun, RunStatus, TimeStampedModel
+from .cleaning import CleaningRun
 from .imports import ImportBatch, ImportFormat, ImportRejection, ImportSource, RejectionReason
 from .shop import Customer, Event, EventKind, Product
 from .tokens import PartnerToken, Scope
 
 __all__ = [
     "BaseRun",
+    "CleaningRun",
     "Customer",
     "Event",
     "EventKind",

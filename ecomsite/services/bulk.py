@@ -67,14 +67,14 @@ def db_floats(values: pd.Series) -> list[float | None]:
 
 
 def insert_ignoring_conflicts(
-    model: type[Model], fields: Sequence[str], rows: Rows, *, conflict: str
+    model: type[Model], fields: Sequence[str], rows: Rows, *, conflict: str | Sequence[str]
 ) -> int:
     """INSERT the rows; rows whose `conflict` field value already exists (or repeats an earlier
     row) are skipped. Returns how many rows were inserted."""
     if not rows:
         return 0
     names = _names(model, fields)
-    target = _names(model, [conflict])[0]
+    target = ", ".join(_names(model, [conflict] if isinstance(conflict, str) else conflict))
     if connection.vendor == "postgresql":
         return _copy_then_insert(model, names, rows, target)
     placeholders = ", ".join(["%s"] * len(names))
