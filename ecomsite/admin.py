@@ -6,7 +6,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ecomsite.models import Customer, Event, ImportBatch, ImportRejection, PartnerToken, Product
+from ecomsite.models import (
+    CleaningRun,
+    Customer,
+    Event,
+    ImportBatch,
+    ImportRejection,
+    PartnerToken,
+    Product,
+)
 from ecomsite.services.tokens import partner_token_create, partner_token_revoke
 
 
@@ -156,3 +164,11 @@ class PartnerTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             partner_token_revoke(token=token)
         self.message_user(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(CleaningRun)
+class CleaningRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "status", "progress", "data_version", "events_seen", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["error", "task_id"]
+    readonly_fields = tuple(f.name for f in CleaningRun._meta.fields)
