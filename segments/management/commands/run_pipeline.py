@@ -1,0 +1,30 @@
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ecomsite.models import RunStatus
+from segments.models import PipelineTrigger
+from segments.services.pipeline import pipeline_start
+
+
+class Command(BaseCommand):
+    help = "Run the pipeline clean → features → segment (queued for a worker, or --sync here)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--sync", action="store_true", help="run every step in this process")
+        parser.add_argument("--force", action="store_true", help="run even without new events")
+
+    def handle(self, *args: object, **options: object) -> None:
+        run = pipeline_start(
+            trigger=PipelineTrigger.CLI, force=bool(options["force"]), sync=bool(options["sync"])
+        )
+        if run.skipped:
+            self.stdout.write(f"Pipeline #{run.pk}: {run.progress_message}")
+            return
+        if not options["sync"]:
+            self.stdout.write(f"Pipeline #{run.pk} queued; a worker runs it.")
+            return
+        if run.status != RunStatus.SUCCEEDED:
+            raise CommandError(f"Pipeline #{run.pk} failed: {run.error}")
+        for step in (run.cleaning_run, run.feature_run, run.segmentation_run):
+            assert step is not None
+            self.stdout.write(f"  {step}: {step.metrics.get('seconds', 0):.1f}s")
+        self.stdout.write(f"Pipeline #{run.pk} succeeded.")

@@ -1,0 +1,151 @@
+"""The pipeline: clean → features → segment, as a Celery chain of steps that pass one run id.
+
+Each step creates (or resumes) its own run row and links it to the PipelineRun, so a retried
+step redoes only itself; a failed step fails the pipeline and leaves the previous results as the
+ones in use (selectors read the newest *succeeded* runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from ecomsite.models import BaseRun, RunStatus
+from ecomsite.selectors.pipeline import events_data_version
+from ecomsite.services.cleaning import cleaning_run_create, cleaning_run_execute
+from ecomsite.services.runs import run_fail, run_succeed
+from segments.models import PipelineRun, PipelineTrigger
+
+from .features import feature_run_create, feature_run_execute
+from .segmentation import segmentation_run_create, segmentation_run_execute
+
+STEPS = ("clean", "features", "segment")
+
+
+def pipeline_last_completed() -> PipelineRun | None:
+    return (
+        PipelineRun.objects.filter(status=RunStatus.SUCCEEDED, skipped=False)
+        .select_related("cleaning_run")
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def pipeline_start(
+    *,
+    trigger: str,
+    created_by: User | None = None,
+    force: bool = False,
+    sync: bool = False,
+) -> PipelineRun:
+    """Start a pipeline run, or record a skipped one when no event arrived since the last
+    completed run (unless `force`). Async runs are enqueued after the transaction commits."""
+    version = events_data_version()
+    previous = pipeline_last_completed()
+    if (
+        not force
+        and previous
+        and previous.cleaning_run
+        and previous.cleaning_run.data_version >= version
+    ):
+        now = timezone.now()
+        return PipelineRun.objects.create(
+            trigger=trigger,
+            created_by=created_by,
+            skipped=True,
+            status=RunStatus.SUCCEEDED,
+            progress=1.0,
+            progress_message=f"Skipped: no new events since pipeline #{previous.pk}",
+            params={"data_version": version},
+            started_at=now,
+            finished_at=now,
+        )
+    run = PipelineRun.objects.create(
+        trigger=trigger, created_by=created_by, params={"data_version": version, "force": force}
+    )
+    if sync:
+        for step in STEPS:
+            pipeline_step(pipeline_id=run.pk, step=step)
+        run.refresh_from_db()
+        return run
+    from segments.tasks import pipeline_chain
+
+    transaction.on_commit(lambda: pipeline_chain(run.pk).apply_async())
+    return run
+
+
+def pipeline_step(*, pipeline_id: int, step: str, task_id: str = "") -> PipelineRun | None:
+    """Run one step of a pipeline (idempotent). Returns None when the pipeline is finished."""
+    pipeline = PipelineRun.objects.select_related(
+        "cleaning_run", "feature_run", "segmentation_run"
+    ).get(pk=pipeline_id)
+    if pipeline.is_finished:
+        return None
+    if pipeline.status == RunStatus.PENDING:
+        PipelineRun.objects.filter(pk=pipeline.pk, status=RunStatus.PENDING).update(
+            status=RunStatus.RUNNING, started_at=timezone.now(), task_id=task_id
+        )
+        pipeline.refresh_from_db()
+    field, create, execute = _STEP_TABLE[step](pipeline)
+    step_run: BaseRun | None = getattr(pipeline, field)
+    if step_run is None:
+        step_run = create()
+        setattr(pipeline, field, step_run)
+        pipeline.save(update_fields=[field, "updated_at"])
+    if step_run.status != RunStatus.SUCCEEDED:
+        try:
+            execute(run_id=step_run.pk, task_id=task_id)
+            step_run.refresh_from_db()
+            if step_run.status != RunStatus.SUCCEEDED:
+                raise RuntimeError(f"the {step} step's run #{step_run.pk} is {step_run.status}")
+        except Exception as exc:
+            run_fail(pipeline, error=f"{step} step failed: {exc}")
+            raise
+    position = STEPS.index(step) + 1
+    if position == len(STEPS):
+        run_succeed(pipeline, message="Done")
+    else:
+        PipelineRun.objects.filter(pk=pipeline.pk).update(
+            progress=position / len(STEPS),
+            progress_message=f"{step} done",
+            updated_at=timezone.now(),
+        )
+    return pipeline
+
+
+StepSpec = tuple[str, Callable[[], BaseRun], Callable[..., object]]
+
+
+def _clean(pipeline: PipelineRun) -> StepSpec:
+    return (
+        "cleaning_run",
+        lambda: cleaning_run_create(up_to=pipeline.params.get("data_version")),
+        cleaning_run_execute,
+    )
+
+
+def _features(pipeline: PipelineRun) -> StepSpec:
+    assert pipeline.cleaning_run is not None
+    cleaning = pipeline.cleaning_run
+    return ("feature_run", lambda: feature_run_create(cleaning_run=cleaning), feature_run_execute)
+
+
+def _segment(pipeline: PipelineRun) -> StepSpec:
+    assert pipeline.feature_run is not None
+    features = pipeline.feature_run
+    return (
+        "segmentation_run",
+        lambda: segmentation_run_create(feature_run=features),
+        segmentation_run_execute,
+    )
+
+
+_STEP_TABLE: dict[str, Callable[[PipelineRun], StepSpec]] = {
+    "clean": _clean,
+    "features": _features,
+    "segment": _segment,
+}
+
+__all__ = ["PipelineTrigger", "pipeline_start", "pipeline_step"]

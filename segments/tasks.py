@@ -1,0 +1,47 @@
+"""Celery tasks of the pipeline: thin wrappers that take the pipeline run id."""
+
+from celery import chain, shared_task
+from celery.canvas import Signature
+
+from segments.models import PipelineTrigger
+from segments.services.pipeline import pipeline_start, pipeline_step
+
+# A step on 10M events takes minutes; the hard limit only stops a runaway.
+STEP_SOFT_LIMIT = 60 * 60
+STEP_HARD_LIMIT = STEP_SOFT_LIMIT + 300
+STEP_OPTIONS = {
+    "bind": True,
+    "acks_late": True,
+    "ignore_result": True,
+    "soft_time_limit": STEP_SOFT_LIMIT,
+    "time_limit": STEP_HARD_LIMIT,
+}
+
+
+@shared_task(**STEP_OPTIONS)
+def pipeline_clean_task(self, pipeline_id: int) -> None:  # type: ignore[no-untyped-def]
+    pipeline_step(pipeline_id=pipeline_id, step="clean", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_OPTIONS)
+def pipeline_features_task(self, pipeline_id: int) -> None:  # type: ignore[no-untyped-def]
+    pipeline_step(pipeline_id=pipeline_id, step="features", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_OPTIONS)
+def pipeline_segment_task(self, pipeline_id: int) -> None:  # type: ignore[no-untyped-def]
+    pipeline_step(pipeline_id=pipeline_id, step="segment", task_id=self.request.id or "")
+
+
+def pipeline_chain(pipeline_id: int) -> Signature:
+    return chain(
+        pipeline_clean_task.si(pipeline_id),
+        pipeline_features_task.si(pipeline_id),
+        pipeline_segment_task.si(pipeline_id),
+    )
+
+
+@shared_task(ignore_result=True)
+def pipeline_scheduled_task() -> None:
+    """Beat's nightly entry: starts the pipeline unless no new events arrived."""
+    pipeline_start(trigger=PipelineTrigger.SCHEDULE)
