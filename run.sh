@@ -20,7 +20,11 @@ celery -A ecomsite worker --pool=solo --loglevel=INFO --without-gossip --without
 WORKER=$!
 trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT INT TERM
 
-python manage.py setup_demo --url "http://$HOST:$PORT/"
+python manage.py setup_demo --url "http://$HOST:$PORT/" >var/log/setup.txt
+cat var/log/setup.txt | grep -v '^    ' || true
+echo "==> Running the pipeline: clean → features → segment (skipped when nothing is new)"
+python manage.py run_pipeline --sync
+grep '^    ' var/log/setup.txt || true
 
 echo "==> Serving on http://$HOST:$PORT/ (Ctrl-C to stop)"
 python manage.py runserver "$HOST:$PORT" --noreload --nostatic --skip-checks
