@@ -17,10 +17,9 @@ HISTORY_PAGE = 50
 
 
 class _SearchListMixin:
-    """The search form's values back into the template, and the page's figures in one query."""
+    """The search form's values back into the template."""
 
     request: Any
-    figures_selector: Any = None
 
     def search_params(self) -> dict[str, str]:
         return {

@@ -17,14 +17,15 @@ class DashboardView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         last_import = dashboard.last_finished_import()
+        products = dashboard.top_products(limit=10)
         context.update(
             figures=dashboard.dashboard_figures(),
             charts={
                 "sales": dashboard.sales_over_time(period="month"),
                 "categories": dashboard.top_categories(),
-                "products": dashboard.top_products(limit=10),
+                "products": products,
             },
-            top_products=dashboard.top_products(limit=10),
+            top_products=products,
             last_import=last_import,
             last_import_quality=imports.import_quality_rows(batch=last_import)
             if last_import
