@@ -1,7 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
-
-from ecomsite.roles import Role
+from django.urls import include, path
 
 from .views import catalog, dashboard, imports, users
 
@@ -34,13 +32,6 @@ urlpatterns = [
     path("users/new/", users.UserCreateView.as_view(), name="user-create"),
     path("users/<int:pk>/role/", users.UserRoleUpdateView.as_view(), name="user-role"),
     path(
-        "segments/",
-        dashboard.SectionPendingView.as_view(
-            section="Segments", arrives_with="the cleaning and segmentation pipeline (issue 4)"
-        ),
-        name="segment-list",
-    ),
-    path(
         "models/",
         dashboard.SectionPendingView.as_view(
             section="Models", arrives_with="the recommenders (issue 5)"
@@ -54,13 +45,5 @@ urlpatterns = [
         ),
         name="campaign-list",
     ),
-    path(
-        "schedules/",
-        dashboard.SectionPendingView.as_view(
-            section="Schedules",
-            arrives_with="the nightly pipeline (issue 4)",
-            required_role=Role.ADMIN,
-        ),
-        name="schedule-list",
-    ),
+    path("", include("segments.urls")),
 ]

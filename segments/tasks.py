@@ -1,10 +1,14 @@
 """Celery tasks of the pipeline: thin wrappers that take the pipeline run id."""
 
+import logging
+
 from celery import chain, shared_task
 from celery.canvas import Signature
 
 from segments.models import PipelineTrigger
-from segments.services.pipeline import pipeline_start, pipeline_step
+from segments.services.pipeline import PipelineBusy, pipeline_start, pipeline_step
+
+logger = logging.getLogger(__name__)
 
 # A step on 10M events takes minutes; the hard limit only stops a runaway.
 STEP_SOFT_LIMIT = 60 * 60
@@ -43,5 +47,9 @@ def pipeline_chain(pipeline_id: int) -> Signature:
 
 @shared_task(ignore_result=True)
 def pipeline_scheduled_task() -> None:
-    """Beat's nightly entry: starts the pipeline unless no new events arrived."""
-    pipeline_start(trigger=PipelineTrigger.SCHEDULE)
+    """Beat's nightly entry: starts the pipeline unless no new events arrived or one is still
+    in progress."""
+    try:
+        pipeline_start(trigger=PipelineTrigger.SCHEDULE)
+    except PipelineBusy as exc:
+        logger.info("scheduled pipeline not started: %s", exc)

@@ -2,6 +2,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from segments import api as segments_api
+
 from . import views
 
 app_name = "api"
@@ -12,6 +14,9 @@ router.register("events", views.EventApi, basename="event")
 router.register("customers", views.CustomerApi, basename="customer")
 router.register("products", views.ProductApi, basename="product")
 router.register("imports", views.ImportBatchApi, basename="import")
+router.register("segments", segments_api.SegmentApi, basename="segment")
+router.register("quality-reports", segments_api.QualityReportApi, basename="quality-report")
+router.register("pipeline-runs", segments_api.PipelineRunApi, basename="pipeline-run")
 
 urlpatterns = [
     path("imports/upload/", views.ImportUploadApi.as_view(), name="import-upload"),

@@ -7,11 +7,13 @@ ones in use (selectors read the newest *succeeded* runs)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from ecomsite.exceptions import DomainError
 from ecomsite.models import BaseRun, RunStatus
 from ecomsite.selectors.pipeline import events_data_version
 from ecomsite.services.cleaning import cleaning_run_create, cleaning_run_execute
@@ -22,6 +24,25 @@ from .features import feature_run_create, feature_run_execute
 from .segmentation import segmentation_run_create, segmentation_run_execute
 
 STEPS = ("clean", "features", "segment")
+# A pipeline that has not reported progress for this long is presumed dead (worker killed) and
+# no longer blocks a new start.
+STALE_AFTER = timedelta(hours=2)
+
+
+class PipelineBusy(DomainError):
+    status_code = 409
+
+
+def pipeline_in_progress() -> PipelineRun | None:
+    """A pending or running pipeline that reported progress recently."""
+    return (
+        PipelineRun.objects.filter(
+            status__in=[RunStatus.PENDING, RunStatus.RUNNING],
+            updated_at__gte=timezone.now() - STALE_AFTER,
+        )
+        .order_by("-pk")
+        .first()
+    )
 
 
 def pipeline_last_completed() -> PipelineRun | None:
@@ -41,7 +62,11 @@ def pipeline_start(
     sync: bool = False,
 ) -> PipelineRun:
     """Start a pipeline run, or record a skipped one when no event arrived since the last
-    completed run (unless `force`). Async runs are enqueued after the transaction commits."""
+    completed run (unless `force`). Async runs are enqueued after the transaction commits.
+    PipelineBusy while another pipeline is in progress (a double click starts one run)."""
+    busy = pipeline_in_progress()
+    if busy is not None:
+        raise PipelineBusy(f"Pipeline #{busy.pk} is still {busy.status}; wait for it to finish.")
     version = events_data_version()
     previous = pipeline_last_completed()
     if (

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ecomsite.models import RunStatus
 from segments.models import PipelineTrigger
-from segments.services.pipeline import pipeline_start
+from segments.services.pipeline import PipelineBusy, pipeline_start
 
 
 class Command(BaseCommand):
@@ -13,9 +13,14 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="run even without new events")
 
     def handle(self, *args: object, **options: object) -> None:
-        run = pipeline_start(
-            trigger=PipelineTrigger.CLI, force=bool(options["force"]), sync=bool(options["sync"])
-        )
+        try:
+            run = pipeline_start(
+                trigger=PipelineTrigger.CLI,
+                force=bool(options["force"]),
+                sync=bool(options["sync"]),
+            )
+        except PipelineBusy as exc:
+            raise CommandError(str(exc)) from exc
         if run.skipped:
             self.stdout.write(f"Pipeline #{run.pk}: {run.progress_message}")
             return

@@ -1,0 +1,1 @@
+"""Staff pages of the segments app: segments (segments.py) and the pipeline (pipeline.py)."""

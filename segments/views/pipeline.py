@@ -1,0 +1,1 @@
+"""Pipeline pages: runs with a start button and live status, data-quality reports, schedules."""

@@ -1,0 +1,1 @@
+"""Segment pages: list with sizes and trends, RFM grid, movements, detail, rule builder."""
