@@ -131,7 +131,8 @@ def features_frame(run: SegmentationRun) -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=1)
-def _purchases(run_id: int) -> pd.DataFrame:
+def _purchases(run_id: int, clean_artifact: str) -> pd.DataFrame:
+    """Keyed by the artifact too: run ids are reused by test databases, artifact paths are not."""
     return purchases_frame(
         feature_run=FeatureRun.objects.select_related("cleaning_run").get(pk=run_id)
     )
@@ -540,7 +541,9 @@ def rule_members(
     return evaluate_rule(
         dict(tree),
         features=features,
-        purchases=_purchases(feature_run.pk) if needs_purchases else None,
+        purchases=_purchases(feature_run.pk, feature_run.cleaning_run.artifact)
+        if needs_purchases
+        else None,
         segments=known,
         as_of=pd.Timestamp(feature_run.as_of) if feature_run.as_of else None,
     )
