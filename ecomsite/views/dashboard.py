@@ -6,7 +6,7 @@ from typing import Any
 
 from django.views.generic import TemplateView
 
-from ecomsite.selectors import dashboard, imports
+from ecomsite.selectors import cleaning, dashboard, imports
 
 from .base import RoleRequiredMixin
 
@@ -33,6 +33,7 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             last_import_rejections=(
                 imports.import_rejection_counts(batch=last_import) if last_import else {}
             ),
+            last_cleaning=cleaning.cleaning_run_latest(),
         )
         return context
 
