@@ -1,15 +1,26 @@
 from django.urls import path
 
-from ecomsite.views.dashboard import SectionPendingView
-
-from .views import pipeline, segments  # noqa: F401
+from .views import pipeline, segments
 
 urlpatterns = [
     # Segment pages (segments/views/segments.py)
+    path("segments/", segments.SegmentListView.as_view(), name="segment-list"),
     path(
-        "segments/",
-        SectionPendingView.as_view(section="Segments", arrives_with="issue 4"),
-        name="segment-list",
+        "segments/movements/",
+        segments.SegmentMovementsView.as_view(),
+        name="segment-movements",
+    ),
+    path("segments/new/", segments.SegmentCreateView.as_view(), name="segment-create"),
+    path("segments/preview.json", segments.SegmentPreviewView.as_view(), name="segment-preview"),
+    path("segments/<int:pk>/", segments.SegmentDetailView.as_view(), name="segment-detail"),
+    path("segments/<int:pk>/edit/", segments.SegmentUpdateView.as_view(), name="segment-edit"),
+    path(
+        "segments/<int:pk>/retire/", segments.SegmentRetireView.as_view(), name="segment-retire"
+    ),
+    path(
+        "segments/<int:pk>/members.csv",
+        segments.SegmentMembersCsvView.as_view(),
+        name="segment-members-csv",
     ),
     # Pipeline, data-quality and schedule pages (segments/views/pipeline.py)
     path("pipeline/", pipeline.PipelineRunListView.as_view(), name="pipeline-list"),
