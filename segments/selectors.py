@@ -349,10 +349,10 @@ def _profile(segment: Segment, run: SegmentationRun) -> SegmentProfile:
             feature=name,
             label=FEATURE_LABELS[name][0],
             unit=FEATURE_LABELS[name][1],
-            members_median=_number(members[name].median()),
-            population_median=_number(features[name].median()),
-            members_mean=_number(members[name].mean()),
-            population_mean=_number(features[name].mean()),
+            members_median=_statistic(members[name], "median"),
+            population_median=_statistic(features[name], "median"),
+            members_mean=_statistic(members[name], "mean"),
+            population_mean=_statistic(features[name], "mean"),
         )
         for name in PROFILE_FEATURES
         if name in features.columns
@@ -392,6 +392,13 @@ def _mix(
         (str(n), float(member_shares.get(n, 0.0)), float(population_shares.get(n, 0.0)))
         for n in names
     ]
+
+
+def _statistic(values: pd.Series, how: str) -> float | None:
+    """Median or mean of the known values; None when there are none (one-time buyers have no
+    days between orders)."""
+    known = values.dropna()
+    return None if known.empty else _number(getattr(known, how)())
 
 
 def _number(value: Any) -> float | None:

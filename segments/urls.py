@@ -14,9 +14,7 @@ urlpatterns = [
     path("segments/preview.json", segments.SegmentPreviewView.as_view(), name="segment-preview"),
     path("segments/<int:pk>/", segments.SegmentDetailView.as_view(), name="segment-detail"),
     path("segments/<int:pk>/edit/", segments.SegmentUpdateView.as_view(), name="segment-edit"),
-    path(
-        "segments/<int:pk>/retire/", segments.SegmentRetireView.as_view(), name="segment-retire"
-    ),
+    path("segments/<int:pk>/retire/", segments.SegmentRetireView.as_view(), name="segment-retire"),
     path(
         "segments/<int:pk>/members.csv",
         segments.SegmentMembersCsvView.as_view(),
