@@ -2,7 +2,9 @@
 
 Logs in through the login form at 1280x900 and saves full-page PNGs in docs/screenshots/:
 dashboard.png, imports.png (the imports list), import-detail.png (the newest import's report) and
-customer.png (customer 17850, or the first customer of the list when there is no 17850).
+customer.png (customer 17850, or the first customer of the list when there is no 17850),
+segments.png, segment-detail.png (the first segment listed), segment-builder.png,
+data-quality.png (the newest cleaning run's report) and pipeline.png.
 
     ./run.sh                                    # in another terminal: the demo on port 8000
     .venv/bin/python docs/take_screenshots.py   # admin, password from var/admin-password.txt
@@ -128,6 +130,28 @@ def take(base_url: str, username: str, password: str, out: Path) -> list[str]:
             else:
                 say("    no customer yet: customer.png not taken")
                 missing.append("customer.png")
+
+            page.goto("segments/")
+            shoot(page, out / "segments.png")
+            segment = first_link(page, "main table tbody a[href*='/segments/']")
+            if segment:
+                page.goto(segment)
+                shoot(page, out / "segment-detail.png")
+            else:
+                say("    no segment yet (run the pipeline): segment-detail.png not taken")
+                missing.append("segment-detail.png")
+            page.goto("segments/new/")
+            shoot(page, out / "segment-builder.png")
+            page.goto("data-quality/")
+            report = first_link(page, "main table tbody a[href*='/data-quality/']")
+            if report:
+                page.goto(report)
+                shoot(page, out / "data-quality.png")
+            else:
+                say("    no cleaning run yet: data-quality.png not taken")
+                missing.append("data-quality.png")
+            page.goto("pipeline/")
+            shoot(page, out / "pipeline.png")
         finally:
             browser.close()
     return missing
