@@ -7,6 +7,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("django", "rest_framework", "celery", "kombu", "drf_spectacular")
+# Heavy libraries: imported inside the functions that need them, never at module level.
+HEAVY = ("implicit", "tensorflow", "keras", "torch")
 APPS = ("ecomsite", "segments", "recommendations", "campaigns")
 ENGINE_FILES = sorted(p for app in APPS for p in (ROOT / app / "engine").glob("**/*.py"))
 
@@ -32,3 +34,21 @@ def test_engine_module_imports_no_framework(path: Path):
         assert top not in FORBIDDEN, f"{path} imports {name}"
         if top in APPS:
             assert ".engine" in name, f"{path} imports the app module {name}"
+
+
+def test_the_recommender_engine_is_checked():
+    names = {p.name for p in ENGINE_FILES if p.parent == ROOT / "recommendations" / "engine"}
+    assert {"data.py", "base.py", "knn.py", "metrics.py", "evaluate.py", "tuning.py"} <= names
+
+
+@pytest.mark.parametrize("path", ENGINE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_engine_module_imports_heavy_libraries_lazily(path: Path):
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            assert name.split(".")[0] not in HEAVY, f"{path} imports {name} at module level"
