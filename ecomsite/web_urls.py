@@ -32,13 +32,6 @@ urlpatterns = [
     path("users/new/", users.UserCreateView.as_view(), name="user-create"),
     path("users/<int:pk>/role/", users.UserRoleUpdateView.as_view(), name="user-role"),
     path(
-        "models/",
-        dashboard.SectionPendingView.as_view(
-            section="Models", arrives_with="the recommenders (issue 5)"
-        ),
-        name="model-list",
-    ),
-    path(
         "campaigns/",
         dashboard.SectionPendingView.as_view(
             section="Campaigns", arrives_with="campaigns (issue 6)"
@@ -46,4 +39,5 @@ urlpatterns = [
         name="campaign-list",
     ),
     path("", include("segments.urls")),
+    path("", include("recommendations.urls")),
 ]

@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from recommendations import api as recommendations_api
 from segments import api as segments_api
 
 from . import views
@@ -17,6 +18,7 @@ router.register("imports", views.ImportBatchApi, basename="import")
 router.register("segments", segments_api.SegmentApi, basename="segment")
 router.register("quality-reports", segments_api.QualityReportApi, basename="quality-report")
 router.register("pipeline-runs", segments_api.PipelineRunApi, basename="pipeline-run")
+router.register("models", recommendations_api.ModelRunApi, basename="model")
 
 urlpatterns = [
     path("imports/upload/", views.ImportUploadApi.as_view(), name="import-upload"),
@@ -24,6 +26,16 @@ urlpatterns = [
         "imports/<int:import_pk>/rejections/",
         views.ImportRejectionApi.as_view({"get": "list"}),
         name="import-rejections",
+    ),
+    path(
+        "customers/<str:external_id>/recommendations/",
+        recommendations_api.CustomerRecommendationsApi.as_view(),
+        name="customer-recommendations",
+    ),
+    path(
+        "products/<str:external_id>/similar/",
+        recommendations_api.SimilarProductsApi.as_view(),
+        name="product-similar",
     ),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -10,10 +10,12 @@ from django.views.generic import DetailView, ListView
 
 from ecomsite.models import Customer, Product
 from ecomsite.selectors import catalog
+from recommendations import selectors as recommendations
 
 from .base import RoleRequiredMixin
 
 HISTORY_PAGE = 50
+RECOMMENDATIONS_SHOWN = 10
 
 
 class _SearchListMixin:
@@ -67,6 +69,7 @@ class CustomerDetailView(RoleRequiredMixin, DetailView):
             summary=summary,
             history=history.get_page(self.request.GET.get("page")),
             charts={"monthly": summary.monthly, "categories": summary.categories},
+            recommendations=_customer_recommendations(self.object),
         )
         return context
 
@@ -110,5 +113,28 @@ class ProductDetailView(RoleRequiredMixin, DetailView):
             summary=summary,
             history=history.get_page(self.request.GET.get("page")),
             charts={"weekly": summary.weekly},
+            similar=_similar_products(self.object),
         )
         return context
+
+
+# The recommendation cards read the recommendations app (the project's pages show every app's
+# view of a customer or product); None when no model serves yet.
+
+
+def _customer_recommendations(
+    customer: Customer,
+) -> recommendations.CustomerRecommendations | None:
+    try:
+        return recommendations.customer_recommendations(
+            customer.external_id, k=RECOMMENDATIONS_SHOWN
+        )
+    except recommendations.NoServingModel:
+        return None
+
+
+def _similar_products(product: Product) -> recommendations.SimilarProducts | None:
+    try:
+        return recommendations.similar_products(product.external_id, k=RECOMMENDATIONS_SHOWN)
+    except recommendations.NoServingModel:
+        return None
