@@ -28,6 +28,22 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_optional_int(name: str) -> int | None:
+    """An integer, or None when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else None
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 DEBUG = env_bool("DJANGO_DEBUG")
 # The fallback key is deliberately marked insecure so that `manage.py check --deploy` flags it.
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "django-insecure-ecomsite-embedded-development-key")
@@ -218,6 +234,20 @@ SPECTACULAR_SETTINGS = {
 
 # The largest batch POST /api/v1/events/ takes (README "Bulk event API").
 EVENTS_API_MAX_BATCH = 1000
+
+# Recommenders (recommendations/services/training.py). A training round holds out the newest
+# RECOMMENDER_HOLDOUT_DAYS of purchases as the test period (91: the last three months) and tunes
+# on the RECOMMENDER_VALIDATION_DAYS before it; models are then refitted on all data to serve.
+RECOMMENDER_HOLDOUT_DAYS = env_int("RECOMMENDER_HOLDOUT_DAYS", 91)
+RECOMMENDER_VALIDATION_DAYS = env_int("RECOMMENDER_VALIDATION_DAYS", 42)
+# The search: algorithms to train (empty: all of recommendations/engine/tuning.py DEFAULT_SPACES),
+# at most this many configurations per algorithm (unset: the engine's default) and the time
+# after which an algorithm stops starting new configurations (seconds).
+RECOMMENDER_ALGORITHMS = env_list("RECOMMENDER_ALGORITHMS")
+RECOMMENDER_MAX_TRIALS = env_optional_int("RECOMMENDER_MAX_TRIALS")
+RECOMMENDER_BUDGET_SECONDS = env_float("RECOMMENDER_BUDGET_SECONDS", 120.0)
+# Precomputed recommendations per customer (and the length of every fallback list).
+RECOMMENDATIONS_TOP_N = env_int("RECOMMENDATIONS_TOP_N", 50)
 
 LOGGING = {
     "version": 1,

@@ -30,8 +30,9 @@ class ModelRun(BaseRun):
     """One algorithm with its hyperparameters: validation metrics from the temporal split (fit on
     the data before the cutoff), then refitted on all data for serving (`artifact`).
 
-    metrics: {"all": {metric@k: value}, "new": {...}, "coverage": ..., "popularity": {...}}.
-    params: the hyperparameters; `tuning` the search that chose them."""
+    metrics: {"all": {metric: value at k}, "new": {...}, "coverage": ..., "popularity": {...}}
+    (recommendations/services/training.py model_run_metrics: metric names as RankingMetrics).
+    params: the hyperparameters plus "weighting"; `tuning` the search that chose them."""
 
     training_run = models.ForeignKey(
         TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_runs"

@@ -123,6 +123,7 @@ class PipelineRunSerializer(serializers.ModelSerializer):
             ("clean", run.cleaning_run),
             ("features", run.feature_run),
             ("segment", run.segmentation_run),
+            ("train", run.training_run),
         ):
             if step is None:
                 steps.append({"step": name, "run": None, "status": "not started"})
@@ -358,8 +359,8 @@ class QualityReportApi(viewsets.ReadOnlyModelViewSet):
 
 
 class PipelineRunApi(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Pipeline runs (clean → features → segment) with each step's status. Staff editors start
-    one with POST (202); a run with no new data since the last is recorded as skipped."""
+    """Pipeline runs (clean → features → segment → train) with each step's status. Staff editors
+    start one with POST (202); a run with no new data since the last is recorded as skipped."""
 
     serializer_class = PipelineRunSerializer
     required_scope = Scope.SEGMENTS_READ

@@ -87,7 +87,8 @@ class PipelineTrigger(models.TextChoices):
 
 
 class PipelineRun(BaseRun):
-    """One clean → features → segment chain; each step's run row is linked as it starts."""
+    """One clean → features → segment → train chain; each step's run row is linked as it starts
+    (the train step's TrainingRun also evaluates, precomputes and promotes)."""
 
     trigger = models.CharField(max_length=16, choices=PipelineTrigger.choices)
     created_by = models.ForeignKey(
@@ -102,6 +103,14 @@ class PipelineRun(BaseRun):
     )
     segmentation_run = models.ForeignKey(
         SegmentationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # By name: recommendations builds on segments (segment fallback lists), not the reverse.
+    training_run = models.ForeignKey(
+        "recommendations.TrainingRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     class Meta(BaseRun.Meta):

@@ -104,7 +104,7 @@ def segmentation_previous(run: SegmentationRun) -> SegmentationRun | None:
 
 def pipeline_runs() -> QuerySet[PipelineRun]:
     return PipelineRun.objects.select_related(
-        "created_by", "cleaning_run", "feature_run", "segmentation_run"
+        "created_by", "cleaning_run", "feature_run", "segmentation_run", "training_run"
     ).order_by("-created_at", "-pk")
 
 

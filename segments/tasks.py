@@ -37,11 +37,18 @@ def pipeline_segment_task(self, pipeline_id: int) -> None:  # type: ignore[no-un
     pipeline_step(pipeline_id=pipeline_id, step="segment", task_id=self.request.id or "")
 
 
+@shared_task(**STEP_OPTIONS)
+def pipeline_train_task(self, pipeline_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Train, evaluate, precompute and promote the recommenders (one TrainingRun)."""
+    pipeline_step(pipeline_id=pipeline_id, step="train", task_id=self.request.id or "")
+
+
 def pipeline_chain(pipeline_id: int) -> Signature:
     return chain(
         pipeline_clean_task.si(pipeline_id),
         pipeline_features_task.si(pipeline_id),
         pipeline_segment_task.si(pipeline_id),
+        pipeline_train_task.si(pipeline_id),
     )
 
 

@@ -1,4 +1,6 @@
-"""The pipeline: clean → features → segment, as a Celery chain of steps that pass one run id.
+"""The pipeline: clean → features → segment → train, as a Celery chain of steps that pass one run
+id. The train step's TrainingRun tunes, evaluates, precomputes and promotes the recommenders
+(recommendations/services/training.py).
 
 Each step creates (or resumes) its own run row and links it to the PipelineRun, so a retried
 step redoes only itself; a failed step fails the pipeline and leaves the previous results as the
@@ -18,12 +20,13 @@ from ecomsite.models import BaseRun, RunStatus
 from ecomsite.selectors.pipeline import events_data_version
 from ecomsite.services.cleaning import cleaning_run_create, cleaning_run_execute
 from ecomsite.services.runs import run_fail, run_succeed
+from recommendations.services.training import training_run_create, training_run_execute
 from segments.models import PipelineRun, PipelineTrigger
 
 from .features import feature_run_create, feature_run_execute
 from .segmentation import segmentation_run_create, segmentation_run_execute
 
-STEPS = ("clean", "features", "segment")
+STEPS = ("clean", "features", "segment", "train")
 # A pipeline that has not reported progress for this long is presumed dead (worker killed) and
 # no longer blocks a new start.
 STALE_AFTER = timedelta(hours=2)
@@ -104,7 +107,7 @@ def pipeline_start(
 def pipeline_step(*, pipeline_id: int, step: str, task_id: str = "") -> PipelineRun | None:
     """Run one step of a pipeline (idempotent). Returns None when the pipeline is finished."""
     pipeline = PipelineRun.objects.select_related(
-        "cleaning_run", "feature_run", "segmentation_run"
+        "cleaning_run", "feature_run", "segmentation_run", "training_run"
     ).get(pk=pipeline_id)
     if pipeline.is_finished:
         return None
@@ -167,10 +170,21 @@ def _segment(pipeline: PipelineRun) -> StepSpec:
     )
 
 
+def _train(pipeline: PipelineRun) -> StepSpec:
+    assert pipeline.cleaning_run is not None
+    cleaning = pipeline.cleaning_run
+    return (
+        "training_run",
+        lambda: training_run_create(cleaning, pipeline.created_by),
+        training_run_execute,
+    )
+
+
 _STEP_TABLE: dict[str, Callable[[PipelineRun], StepSpec]] = {
     "clean": _clean,
     "features": _features,
     "segment": _segment,
+    "train": _train,
 }
 
 __all__ = ["PipelineTrigger", "pipeline_start", "pipeline_step"]

@@ -35,6 +35,7 @@ STEPS = (
     ("clean", "Clean", "cleaning_run"),
     ("features", "Features", "feature_run"),
     ("segment", "Segment", "segmentation_run"),
+    ("train", "Train", "training_run"),
 )
 NOT_STARTED = "not_started"
 BEAT_COMMAND = "celery -A ecomsite beat --loglevel=INFO"

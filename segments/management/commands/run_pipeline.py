@@ -6,7 +6,9 @@ from segments.services.pipeline import PipelineBusy, pipeline_start
 
 
 class Command(BaseCommand):
-    help = "Run the pipeline clean → features → segment (queued for a worker, or --sync here)."
+    help = (
+        "Run the pipeline clean → features → segment → train (queued for a worker, or --sync here)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--sync", action="store_true", help="run every step in this process")
@@ -29,7 +31,11 @@ class Command(BaseCommand):
             return
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"Pipeline #{run.pk} failed: {run.error}")
-        for step in (run.cleaning_run, run.feature_run, run.segmentation_run):
+        for step in (run.cleaning_run, run.feature_run, run.segmentation_run, run.training_run):
             assert step is not None
             self.stdout.write(f"  {step}: {step.metrics.get('seconds', 0):.1f}s")
+        assert run.training_run is not None
+        promotion = run.training_run.metrics.get("promotion") or {}
+        if promotion:
+            self.stdout.write(f"  recommenders: {promotion['decision']}: {promotion['reason']}")
         self.stdout.write(f"Pipeline #{run.pk} succeeded.")
