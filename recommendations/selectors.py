@@ -469,7 +469,14 @@ class ModelRunRow:
     def promotable(self) -> bool:
         """A succeeded run with a saved model can serve (its rows are precomputed first when
         they are missing)."""
-        return self.run.status == RunStatus.SUCCEEDED and not self.serving
+        run = self.run
+        return run.status == RunStatus.SUCCEEDED and bool(run.artifact) and not self.serving
+
+    @property
+    def precomputing(self) -> bool:
+        """Its rows are being written (a promotion by hand waits for them)."""
+        run = self.run
+        return not run.precomputed and run.progress_message.startswith("Precomputing")
 
     def lift(self, metric: str = "ndcg", view: str = ALL_ITEMS) -> float | None:
         """This run's figure over popularity's (1.0 = as good), None without both."""

@@ -8,6 +8,7 @@ urlpatterns = [
     path("models/", views.ModelRunListView.as_view(), name="model-list"),
     path("models/compare/", views.ModelRunCompareView.as_view(), name="model-compare"),
     path("models/rollback/", views.ModelRollbackView.as_view(), name="model-rollback"),
+    path("models/retrain/", views.TrainingRunStartView.as_view(), name="model-retrain"),
     path("models/<int:pk>/promote/", views.ModelRunPromoteView.as_view(), name="model-promote"),
     path(
         "models/training/<int:pk>/progress.json",

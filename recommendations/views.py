@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -19,7 +20,9 @@ from ecomsite.roles import Role
 from ecomsite.views.base import RoleRequiredMixin
 from recommendations import selectors
 from recommendations.models import ModelRun, TrainingRun
-from recommendations.services.registry import model_promote, model_roll_back
+from recommendations.services.precompute import model_run_promote_start
+from recommendations.services.registry import model_roll_back
+from recommendations.services.training import training_in_progress, training_run_start
 
 MODEL_RUNS_PAGE = 25
 TRAINING_RUNS_SHOWN = 10
@@ -42,6 +45,8 @@ class ModelRunListView(RoleRequiredMixin, TemplateView):
         current = promotions[0] if promotions else None
         serving = selectors.model_run_rows([current.model_run])[0] if current else None
         training = list(selectors.training_runs()[:TRAINING_RUNS_SHOWN])
+        awaiting = self.request.GET.get("awaiting", "")
+        awaited = ModelRun.objects.filter(pk=int(awaiting)).first() if awaiting.isdigit() else None
         latest = training[0] if training else None
         context.update(
             page_obj=page,
@@ -52,6 +57,12 @@ class ModelRunListView(RoleRequiredMixin, TemplateView):
             training_runs=training,
             latest_training=latest,
             training_live=latest is not None and not latest.is_finished,
+            training_busy=training_in_progress(),
+            # a promotion by hand waiting for its precompute: the page reloads until it serves
+            awaited=awaited,
+            awaited_serves=awaited is not None
+            and serving is not None
+            and serving.run.pk == awaited.pk,
             history=selectors.metrics_history(),
             search={},
             max_compared=MAX_COMPARED,
@@ -155,22 +166,27 @@ class ModelRunCompareView(RoleRequiredMixin, TemplateView):
 
 
 class ModelRunPromoteView(RoleRequiredMixin, View):
-    """POST: make a model run the serving model (admins)."""
+    """POST: make a model run the serving model (admins). A run whose recommendations were
+    pruned is precomputed by a worker first; the Models page shows when it serves."""
 
     required_role = Role.ADMIN
 
     def post(self, request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
         run = get_object_or_404(ModelRun, pk=pk)
         try:
-            model_promote(
-                run,
-                reason=f"Promoted by hand by {request.user.get_username()}",
-                created_by=request.user,  # type: ignore[arg-type]
-            )
+            promotion = model_run_promote_start(run, created_by=request.user)  # type: ignore[arg-type]
         except DomainError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"{run.algorithm} #{run.pk} now serves recommendations.")
+            if promotion is None:
+                messages.info(
+                    request,
+                    f"Precomputing the recommendations of {run.algorithm} #{run.pk}: it serves "
+                    "once they are written.",
+                )
+                return redirect(f"{reverse('model-list')}?awaiting={run.pk}")
+            else:
+                messages.success(request, f"{run.algorithm} #{run.pk} now serves recommendations.")
         return redirect("model-list")
 
 
@@ -189,6 +205,22 @@ class ModelRollbackView(RoleRequiredMixin, View):
             messages.success(
                 request, f"Rolled back: {run.algorithm} #{run.pk} serves recommendations again."
             )
+        return redirect("model-list")
+
+
+class TrainingRunStartView(RoleRequiredMixin, View):
+    """POST: "retrain now" (admins): a training round on the newest cleaned data, run by a worker
+    while the Models page follows its progress."""
+
+    required_role = Role.ADMIN
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            run = training_run_start(created_by=request.user)  # type: ignore[arg-type]
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Training #{run.pk} started; this page follows it.")
         return redirect("model-list")
 
 

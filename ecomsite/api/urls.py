@@ -19,6 +19,7 @@ router.register("segments", segments_api.SegmentApi, basename="segment")
 router.register("quality-reports", segments_api.QualityReportApi, basename="quality-report")
 router.register("pipeline-runs", segments_api.PipelineRunApi, basename="pipeline-run")
 router.register("models", recommendations_api.ModelRunApi, basename="model")
+router.register("training-runs", recommendations_api.TrainingRunApi, basename="training-run")
 
 urlpatterns = [
     path("imports/upload/", views.ImportUploadApi.as_view(), name="import-upload"),

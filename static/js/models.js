@@ -81,3 +81,18 @@
     }
   });
 })();
+
+// 5. A promotion by hand waiting for its precompute: reload until the run serves (the page then
+// says so), for at most ten minutes.
+(function () {
+  const note = document.querySelector("[data-awaiting]");
+  if (!note) return;
+  const key = "models-awaiting-" + note.dataset.awaiting;
+  const since = Number(sessionStorage.getItem(key) || Date.now());
+  sessionStorage.setItem(key, String(since));
+  if (Date.now() - since > 10 * 60 * 1000) {
+    note.textContent += " Still waiting after ten minutes: is a worker running?";
+    return;
+  }
+  setTimeout(() => window.location.reload(), 2000);
+})();

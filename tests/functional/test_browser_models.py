@@ -17,6 +17,8 @@ expect = api.expect
 
 pytestmark = pytest.mark.browser
 
+TRAIN_TIMEOUT_MS = 120_000
+
 
 @pytest.fixture
 def shop(transactional_db):
@@ -131,3 +133,78 @@ def test_a_viewer_sees_no_promote_or_roll_back_buttons(page, log_in, shop_viewer
     page.goto("/models/")
     expect(page.locator("table.model-runs tbody tr")).to_have_count(3)
     expect(page.get_by_role("button", name=re.compile("Promote|Roll back"))).to_have_count(0)
+
+
+@pytest.fixture
+def trained(transactional_db, settings, tmp_path):
+    """A small synthetic shop through the real pipeline: every algorithm trained, the chosen
+    one promoted and precomputed (tests/integration/recommendations/training_shop.py)."""
+    from tests.integration.recommendations.training_shop import (
+        shop_events,
+        small_training_settings,
+        trained_pipeline,
+    )
+
+    small_training_settings(settings, tmp_path)
+    shop_events()
+    return trained_pipeline()
+
+
+def test_an_admin_retrains_watching_the_progress_then_promotes_a_pruned_run(
+    page, log_in, shop_admin, trained, celery_worker
+):
+    from recommendations.models import ModelRun, TrainingRun
+
+    first = trained.training_run
+    serving = ModelPromotion.objects.get().model_run
+    log_in(page, shop_admin)
+    page.goto("/models/")
+    expect(page.locator("#serving-model")).to_contain_text(f"{serving.algorithm} #{serving.pk}")
+    expect(page.locator("table.model-runs tbody tr")).to_have_count(first.model_runs.count())
+
+    # retrain now: a worker runs the round while the page follows it, then shows the result
+    page.get_by_role("button", name="Retrain now").click()
+    expect(page.locator(".messages")).to_contain_text("started; this page follows it.")
+    second = TrainingRun.objects.exclude(pk=first.pk).get()
+    expect(page.locator("#training-live")).to_contain_text(f"Training #{second.pk}")
+    expect(page.locator("#training-live")).to_have_attribute("data-live", "1")
+    expect(page.locator("#training-status")).to_have_text("Succeeded", timeout=TRAIN_TIMEOUT_MS)
+    expect(page.locator("#training-live")).to_have_attribute("data-live", "0")  # reloaded
+    expect(page.locator("progress#training-bar")).to_have_js_property("value", 1)
+    second.refresh_from_db()
+    assert second.status == "succeeded", second.error
+    assert second.task_id in celery_worker.task_ids and celery_worker.eager_task_ids == []
+    expect(page.locator(f'tr[data-training="{second.pk}"]')).to_contain_text("Succeeded")
+
+    # promote a run of the first round whose rows were never written: the worker precomputes
+    # them, and the page reloads until it serves
+    current = ModelPromotion.objects.first().model_run_id
+    other = (
+        ModelRun.objects.filter(training_run=first, precomputed=False)
+        .exclude(pk=current)
+        .order_by("pk")
+        .first()
+    )
+    page.get_by_role("button", name=f"Promote run #{other.pk}", exact=True).click()
+    expect(page.locator(".messages")).to_contain_text(
+        f"Precomputing the recommendations of {other.algorithm} #{other.pk}"
+    )
+    expect(page.locator("#awaited")).to_have_text(
+        f"{other.algorithm} #{other.pk} now serves recommendations.", timeout=TRAIN_TIMEOUT_MS
+    )
+    expect(page.locator("#serving-model")).to_contain_text(f"{other.algorithm} #{other.pk}")
+    expect(page.locator(f'tr[data-run="{other.pk}"] .serving-cell')).to_have_text("Serving")
+    # and a buyer's page shows that model's recommendations with their reasons
+    from recommendations.models import Recommendation
+
+    buyer = (
+        Recommendation.objects.filter(model_run=other)
+        .values_list("customer__external_id", flat=True)
+        .first()
+    )
+    page.goto(f"/customers/{buyer}/")
+    card = page.locator("#recommendations")
+    expect(card).to_contain_text(f"{other.algorithm} #{other.pk}")
+    reasons = card.locator("[data-part=reason]")
+    expect(reasons.first).not_to_be_empty()
+    assert page.js_errors == []

@@ -263,14 +263,9 @@ def test_an_admin_promotes_and_rolls_back_and_answers_follow(
     token = _csrf_token(admin)
     before = reader.get("/api/v1/customers/C1/recommendations/?k=2").json()
     assert before["model"]["id"] == shop.model.pk
-    # when the admin promotes "other" with a reason (the switch clears caches on commit)
+    # when the admin promotes "other" (the switch clears caches on commit)
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(
-            f"/api/v1/models/{shop.other.pk}/promote/",
-            {"reason": "ALS wins on new items"},
-            format="json",
-            HTTP_X_CSRFTOKEN=token,
-        )
+        response = admin.post(f"/api/v1/models/{shop.other.pk}/promote/", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["model_run"], body["previous"], body["automatic"]) == (
@@ -278,7 +273,7 @@ def test_an_admin_promotes_and_rolls_back_and_answers_follow(
         shop.model.pk,
         False,
     )
-    assert (body["reason"], body["created_by"]) == ("ALS wins on new items", "staff")
+    assert (body["reason"], body["created_by"]) == ("Promoted by hand by staff", "staff")
     # then it serves, and the (cached) recommendations switched with it
     after = reader.get("/api/v1/customers/C1/recommendations/?k=2").json()
     assert after["model"] == {"id": shop.other.pk, "algorithm": "als"}
@@ -300,6 +295,66 @@ def test_roll_back_with_nothing_before_is_a_409(shop, staff_user):
     assert response.json() == {"detail": "There is no earlier serving model to roll back to."}
 
 
+def test_promoting_a_run_whose_rows_were_pruned_queues_precompute_then_promote(
+    shop, staff_user, django_capture_on_commit_callbacks
+):
+    # given "other" lost its rows to pruning
+    shop.other.precomputed = False
+    shop.other.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = _session(staff_user).post(f"/api/v1/models/{shop.other.pk}/promote/")
+    assert response.status_code == 202
+    assert response.json() == {
+        "detail": f"Precomputing the recommendations of als #{shop.other.pk}; "
+        "it serves once they are written.",
+        "model_run": shop.other.pk,
+    }
+    assert len(callbacks) == 1  # the precompute-then-promote task, sent after commit
+    assert ModelPromotion.objects.first().model_run_id == shop.model.pk  # nothing switched yet
+
+
+def test_a_run_without_a_fitted_model_cannot_be_promoted(shop, staff_user):
+    shop.other.artifact = ""
+    shop.other.save()
+    response = _session(staff_user).post(f"/api/v1/models/{shop.other.pk}/promote/")
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"{shop.other} cannot serve: it has no fitted model."}
+
+
+def test_training_runs_read_with_the_scope_and_start_for_admins(
+    shop, api_client, viewer_user, staff_user, django_capture_on_commit_callbacks
+):
+    url = "/api/v1/training-runs/"
+    assert APIClient().get(url).status_code == 401
+    assert api_client([Scope.CATALOG_READ]).get(url).status_code == 403
+    listed = api_client(READ).get(url).json()
+    assert [r["id"] for r in listed["results"]] == [shop.training.pk]
+    assert listed["results"][0]["model_runs"] == [
+        shop.popularity.pk,
+        shop.model.pk,
+        shop.other.pk,
+    ]
+    # starting: admins only, never a token
+    assert api_client(list(Scope.values)).post(url).status_code == 403
+    assert _session(viewer_user).post(url).status_code == 403
+    admin = _session(staff_user)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin.post(url)
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["status"], body["created_by"], body["progress"]) == ("pending", "staff", 0.0)
+    assert response["Location"].endswith(f"/api/v1/training-runs/{body['id']}/")
+    assert len(callbacks) == 1  # the training task, sent after commit
+    detail = api_client(READ).get(f"/api/v1/training-runs/{body['id']}/").json()
+    assert (detail["id"], detail["status"], detail["model_runs"]) == (body["id"], "pending", [])
+    # one round at a time
+    busy = admin.post(url)
+    assert busy.status_code == 409
+    assert busy.json() == {
+        "detail": f"Training #{body['id']} is still pending; wait for it to finish."
+    }
+
+
 def test_the_schema_documents_the_endpoints(shop, staff_user):
     schema = _session(staff_user).get("/api/v1/schema/?format=json").json()
     paths = schema["paths"]
@@ -316,5 +371,89 @@ def test_the_schema_documents_the_endpoints(shop, staff_user):
         "404",
         "503",
     }
-    assert "post" in paths["/api/v1/models/{id}/promote/"]
+    assert set(paths["/api/v1/models/{id}/promote/"]["post"]["responses"]) == {"200", "202"}
     assert "post" in paths["/api/v1/models/rollback/"]
+    assert set(paths["/api/v1/training-runs/"]) == {"get", "post"}
+    assert "get" in paths["/api/v1/training-runs/{id}/"]
+
+
+# -- end to end through the training services ---------------------------------------------------
+
+
+def test_trained_served_promoted_by_hand_and_rolled_back(
+    settings, tmp_path, reader, staff_user, django_capture_on_commit_callbacks
+):
+    from recommendations.models import ModelRun, Recommendation
+    from tests.integration.recommendations.training_shop import (
+        EVERY_ALGORITHM,
+        TOP_N,
+        shop_events,
+        small_training_settings,
+        trained_pipeline,
+    )
+
+    small_training_settings(settings, tmp_path)
+    # given the pipeline trained every algorithm and promoted the chosen one
+    shop_events()
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline = trained_pipeline()
+    serving = ModelPromotion.objects.get().model_run
+    runs = reader.get("/api/v1/models/?page_size=50").json()["results"]
+    assert {r["algorithm"] for r in runs} == EVERY_ALGORITHM
+    assert [r["id"] for r in runs if r["serving"]] == [serving.pk]
+    row = next(r for r in runs if r["id"] == serving.pk)
+    assert row["summary"]["all_items"]["ndcg"] == pytest.approx(serving.metrics["all"]["ndcg"])
+    assert row["summary"]["new_items"]["recall"] == pytest.approx(serving.metrics["new"]["recall"])
+    assert row["training_run"] == pipeline.training_run_id
+
+    def stored(run: ModelRun, customer: str) -> list[tuple[str, str]]:
+        return list(
+            Recommendation.objects.filter(
+                model_run=run, customer__external_id=customer, product__is_active=True
+            )
+            .order_by("rank")
+            .values_list("product__external_id", "reason")
+        )
+
+    # then a buyer's list is the model's precomputed rows, reasons included
+    buyer = (
+        Recommendation.objects.filter(model_run=serving)
+        .values_list("customer__external_id", flat=True)
+        .first()
+    )
+    assert len(stored(serving, buyer)) == TOP_N
+    body = reader.get(f"/api/v1/customers/{buyer}/recommendations/?k={TOP_N}").json()
+    assert body["model"] == {"id": serving.pk, "algorithm": serving.algorithm}
+    assert [(r["product_id"], r["reason"]) for r in body["results"]] == stored(serving, buyer)
+    assert {r["source"] for r in body["results"]} == {"model"}
+    # an unknown customer gets the trending and all-time lists
+    unknown = reader.get("/api/v1/customers/nobody/recommendations/?k=5").json()
+    assert unknown["count"] == 5
+    assert {r["source"] for r in unknown["results"]} <= {"fallback: trending", "fallback: popular"}
+
+    # when an admin promotes another run, whose rows were never written: 202, precompute, switch
+    other = ModelRun.objects.filter(training_run=pipeline.training_run, algorithm="als").get()
+    assert not other.precomputed
+    admin = _session(staff_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin.post(f"/api/v1/models/{other.pk}/promote/")
+    assert response.status_code == 202
+    other.refresh_from_db()
+    assert other.precomputed
+    body = reader.get(f"/api/v1/customers/{buyer}/recommendations/?k={TOP_N}").json()
+    assert body["model"] == {"id": other.pk, "algorithm": "als"}
+    assert [(r["product_id"], r["reason"]) for r in body["results"]] == stored(other, buyer)
+    # and rolls back: the first model serves again, its rows kept for exactly this
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin.post("/api/v1/models/rollback/").status_code == 200
+    body = reader.get(f"/api/v1/customers/{buyer}/recommendations/?k={TOP_N}").json()
+    assert body["model"]["id"] == serving.pk
+    assert [(r["product_id"], r["reason"]) for r in body["results"]] == stored(serving, buyer)
+
+    # retrain now: 202 at once; the round (run inline here) then reads as finished
+    with django_capture_on_commit_callbacks(execute=True):
+        started = admin.post("/api/v1/training-runs/")
+    assert started.status_code == 202
+    status = reader.get(f"/api/v1/training-runs/{started.json()['id']}/").json()
+    assert (status["status"], status["progress"]) == ("succeeded", 1.0), status["error"]
+    assert len(status["model_runs"]) == len(EVERY_ALGORITHM)

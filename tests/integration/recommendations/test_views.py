@@ -12,6 +12,7 @@ from django.test import Client
 
 from ecomsite.models import RunStatus
 from recommendations.models import ModelPromotion, TrainingRun
+from recommendations.services.registry import model_promote
 from tests.integration.recommendations.serving_data import build_shop
 
 pytestmark = pytest.mark.django_db
@@ -98,14 +99,17 @@ def test_the_models_page_lists_runs_with_metrics_beside_popularity(shop, viewer_
     rows = _model_rows(html)
     t = shop.training.pk
     assert list(rows) == [shop.other.pk, shop.model.pk, shop.popularity.pk]
-    # run, training, status, NDCG/recall all items, new items, popularity (all items), seconds
-    assert rows[shop.model.pk].startswith(f"#{shop.model.pk} blend chosen #{t} ") and rows[
-        shop.model.pk
-    ].endswith("Succeeded 0.2512 0.1900 0.0610 0.0720 0.1000 0.0800 12.3 Serving")
-    assert rows[shop.other.pk].endswith(
-        "Succeeded 0.1800 0.1500 0.0800 0.0900 0.1000 0.0800 30.0 –"
+    # run (training round), NDCG/recall on all and new items, popularity (all items), seconds
+    assert rows[shop.model.pk] == (
+        f"#{shop.model.pk} blend (#{t}) chosen 0.2512 0.1900 0.0610 0.0720 0.1000 0.0800 12.3 "
+        "Serving"
     )
-    assert rows[shop.popularity.pk].endswith("0.1100 0.0850 0.0210 0.0310 0.1000 0.0800 1.5 –")
+    assert rows[shop.other.pk] == (
+        f"#{shop.other.pk} als (#{t}) 0.1800 0.1500 0.0800 0.0900 0.1000 0.0800 30.0 –"
+    )
+    assert rows[shop.popularity.pk] == (
+        f"#{shop.popularity.pk} popularity (#{t}) 0.1100 0.0850 0.0210 0.0310 0.1000 0.0800 1.5 –"
+    )
     assert "chosen" not in rows[shop.other.pk]
     # the serving card: which model, how it came to serve, its figures beside popularity
     serving = html.split('id="serving"', 1)[1].split("</section>", 1)[0]
@@ -232,12 +236,71 @@ def test_roll_back_with_nothing_before_says_so(shop, staff_client):
     assert "There is no earlier serving model to roll back to." in html
 
 
+def test_promoting_a_run_whose_rows_were_pruned_waits_for_the_precompute(
+    shop, staff_client, django_capture_on_commit_callbacks
+):
+    shop.other.precomputed = False
+    shop.other.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = staff_client.post(f"/models/{shop.other.pk}/promote/")
+    assert len(callbacks) == 1
+    assert response["Location"] == f"/models/?awaiting={shop.other.pk}"
+    html = _text(staff_client.get(response["Location"]))
+    assert f"Precomputing the recommendations of als #{shop.other.pk}: it serves once" in html
+    assert f'data-awaiting="{shop.other.pk}"' in html  # models.js reloads until it serves
+    # while the worker writes the rows, the run says so instead of offering a button
+    shop.other.progress_message = "Precomputing: recommendations"
+    shop.other.save()
+    html = _text(staff_client.get(response["Location"]))
+    assert "a worker is precomputing its recommendations (Precomputing: recommendations)" in html
+    assert _model_rows(html)[shop.other.pk].endswith("Precomputing")
+    assert f'action="/models/{shop.other.pk}/promote/"' not in html
+    # once it serves, the page says so and stops reloading
+    shop.other.precomputed = True
+    shop.other.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        model_promote(shop.other, reason="precomputed")
+    html = _text(staff_client.get(response["Location"]))
+    assert f"als #{shop.other.pk} now serves recommendations." in html
+    assert "data-awaiting" not in html
+
+
 def test_promoting_a_failed_run_is_refused(shop, staff_client):
     shop.other.status = RunStatus.FAILED
+    shop.other.error = "training #1 failed: out of memory"
     shop.other.save()
+    row = _model_rows(_text(staff_client.get("/models/")))[shop.other.pk]
+    assert row.endswith("30.0 Failed")  # its status instead of a button
     html = _text(staff_client.post(f"/models/{shop.other.pk}/promote/", follow=True))
-    assert "cannot serve" in html
+    assert "cannot serve: it has no fitted model." in html
     assert ModelPromotion.objects.count() == 1
+
+
+# -- retrain now --------------------------------------------------------------------------------
+
+
+def test_retrain_now_is_for_admins_and_the_page_follows_the_round(
+    shop, staff_client, viewer_user, django_capture_on_commit_callbacks
+):
+    viewer = Client()
+    viewer.force_login(viewer_user)
+    assert "Retrain now" not in _text(viewer.get("/models/"))
+    assert viewer.post("/models/retrain/").status_code == 403
+    assert "Retrain now" in _text(staff_client.get("/models/"))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = staff_client.post("/models/retrain/")
+    assert len(callbacks) == 1
+    run = TrainingRun.objects.order_by("-pk").first()
+    assert run.status == RunStatus.PENDING
+    html = _text(staff_client.get(response["Location"]))
+    assert f"Training #{run.pk} started; this page follows it." in html
+    live = html.split('id="training-live"', 1)[1].split("</section>", 1)[0]
+    assert 'data-live="1"' in live and f"Training #{run.pk}" in live
+    assert re.search(r"<button type=\"submit\" disabled[^>]*>Retrain now</button>", html)
+    # a second start while it is pending is refused with the reason
+    html = _text(staff_client.post("/models/retrain/", follow=True))
+    assert f"Training #{run.pk} is still pending; wait for it to finish." in html
+    assert TrainingRun.objects.count() == 2
 
 
 # -- training progress --------------------------------------------------------------------------
