@@ -248,6 +248,9 @@ RECOMMENDER_MAX_TRIALS = env_optional_int("RECOMMENDER_MAX_TRIALS")
 RECOMMENDER_BUDGET_SECONDS = env_float("RECOMMENDER_BUDGET_SECONDS", 120.0)
 # Precomputed recommendations per customer (and the length of every fallback list).
 RECOMMENDATIONS_TOP_N = env_int("RECOMMENDATIONS_TOP_N", 50)
+# Model files are kept for the newest this many training rounds (about 70 MB a round on the demo
+# data), plus the serving and the previous model; older runs can no longer be promoted.
+RECOMMENDER_KEEP_TRAININGS = env_int("RECOMMENDER_KEEP_TRAININGS", 10)
 
 LOGGING = {
     "version": 1,

@@ -29,6 +29,7 @@ A round (``training_run_execute``) on the cleaning run's purchases:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -177,14 +178,54 @@ def training_run_execute(run_id: int, task_id: str = "") -> TrainingRun | None:
         metrics["seconds"] = round(time.monotonic() - started, 2)
         run_fail(run, error=exc, metrics=metrics)
         raise
+    metrics["pruned_artifacts"] = _artifacts_prune_quietly()
     metrics["seconds"] = round(time.monotonic() - started, 2)
     run_succeed(run, message=message, metrics=metrics)
     return run
 
 
+def model_artifacts_prune(keep_trainings: int | None = None) -> list[int]:
+    """Delete the model files of runs outside the newest `keep_trainings` training rounds
+    (default RECOMMENDER_KEEP_TRAININGS), except the serving and the previous model's, so nightly
+    rounds do not fill the disk. Their `artifact` is cleared: they can no longer be promoted.
+    Returns the model run ids."""
+    keep = int(settings.RECOMMENDER_KEEP_TRAININGS if keep_trainings is None else keep_trainings)
+    recent = list(TrainingRun.objects.order_by("-pk").values_list("pk", flat=True)[: max(keep, 1)])
+    protected = set()
+    promotion = ModelPromotion.objects.first()
+    if promotion is not None:
+        protected = {promotion.model_run_id, promotion.previous_id}
+    old = list(
+        ModelRun.objects.exclude(artifact="")
+        .exclude(training_run_id__in=recent)
+        .exclude(pk__in=protected)
+        .values_list("pk", "artifact")
+    )
+    for _, artifact in old:
+        path = Path(artifact)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty (an unexpected file): leave it
+            path.parent.rmdir()
+    ids = [pk for pk, _ in old]
+    ModelRun.objects.filter(pk__in=ids).update(artifact="", updated_at=timezone.now())
+    return ids
+
+
+def _artifacts_prune_quietly() -> list[int]:
+    """Pruning only saves space: a failure is logged and never fails the round."""
+    try:
+        return model_artifacts_prune()
+    except Exception:
+        logger.exception("pruning old model files failed")
+        return []
+
+
 def _forget_earlier_attempt(run: TrainingRun) -> None:
     """Model runs of a crashed attempt of this round are replaced (a promoted one is kept)."""
-    ModelRun.objects.filter(training_run=run, promotions__isnull=True).delete()
+    earlier = ModelRun.objects.filter(training_run=run, promotions__isnull=True)
+    for artifact in earlier.exclude(artifact="").values_list("artifact", flat=True):
+        Path(artifact).unlink(missing_ok=True)
+    earlier.delete()
 
 
 def _train(run: TrainingRun, report: ProgressReporter, metrics: dict[str, Any]) -> str:

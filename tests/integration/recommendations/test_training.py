@@ -339,3 +339,22 @@ def test_the_async_pipeline_runs_the_train_step(django_capture_on_commit_callbac
     assert run.training_run.status == RunStatus.SUCCEEDED
     assert serving_run() is not None
     assert np.isclose(run.progress, 1.0)
+
+
+def test_model_files_of_old_rounds_are_deleted(first, settings):
+    # given only the newest round's model files are kept
+    settings.RECOMMENDER_KEEP_TRAININGS = 1
+    serving = serving_run()
+    old = first.model_runs.exclude(pk=serving.pk).first()
+    old_file = Path(old.artifact)
+    # when another round runs
+    second = _round(first.cleaning_run, algorithms=["popularity"])
+    # then the first round's files are gone, except the serving model's
+    old.refresh_from_db()
+    serving.refresh_from_db()
+    assert old.artifact == "" and not old_file.exists()
+    assert old.pk in second.metrics["pruned_artifacts"]
+    assert Path(serving.artifact).exists()
+    assert Path(second.model_runs.get().artifact).exists()
+    with pytest.raises(ValidationFailed, match="no fitted model"):
+        model_run_promote_start(old)
