@@ -22,8 +22,10 @@ trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT I
 
 python manage.py setup_demo --url "http://$HOST:$PORT/" >var/log/setup.txt
 cat var/log/setup.txt | grep -v '^    ' || true
-echo "==> Running the pipeline: clean → features → segment (skipped when nothing is new)"
-python manage.py run_pipeline --sync
+echo "==> Queuing the pipeline: clean → features → segment → train recommenders (skipped when"
+echo "    nothing is new). The worker runs it in about 3 minutes on the demo data; watch it on"
+echo "    http://$HOST:$PORT/pipeline/ — segments and recommendations appear when it is done."
+python manage.py run_pipeline || echo "    (not started: see the message above)"
 grep '^    ' var/log/setup.txt || true
 
 echo "==> Serving on http://$HOST:$PORT/ (Ctrl-C to stop)"

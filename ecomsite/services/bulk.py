@@ -173,8 +173,9 @@ def _is_decimal(model: type[Model], name: str) -> bool:
     return _field(model, name).get_internal_type() == "DecimalField"
 
 
-# A load that adds this many rows refreshes the planner's statistics at once (see analyze_tables).
-ANALYZE_AFTER_ROWS = 10_000
+# A load that adds this many rows refreshes the planner's statistics at once (see analyze_tables):
+# small, because even a few thousand rows behind "empty" statistics get nested-loop plans.
+ANALYZE_AFTER_ROWS = 1_000
 
 
 def analyze_tables(*models: type[Model]) -> None:
