@@ -420,7 +420,9 @@ def clean_events(
     """Apply the cleaning rules (module docstring) to a raw frame.
 
     raw: clean_columns.RAW_COLUMNS (extra columns are ignored), one row per event, any order.
-    Returns the clean frame (every row, sorted by event_id) and the quality report.
+    Returns the clean frame (every row, sorted by event_id) and the quality report. When `raw`
+    is already sorted with exactly RAW_COLUMNS, the clean frame shares those columns' arrays
+    with it instead of copying them: write into neither in place.
     on_progress(done, total, step=..., flagged=...) is called after each of STEPS.
     """
     missing = [name for name in cc.RAW_COLUMNS if name not in raw.columns]
@@ -568,11 +570,15 @@ def clean_events(
 
 
 def _sorted_by_event_id(raw: pd.DataFrame) -> pd.DataFrame:
-    """The RAW_COLUMNS of `raw`, stably sorted by event_id, with a RangeIndex (a new frame)."""
+    """The RAW_COLUMNS of `raw`, stably sorted by event_id, with a RangeIndex (a new frame).
+
+    Input already in order with exactly RAW_COLUMNS (what the selector reads) is not copied: the
+    new frame shares its column arrays, which nothing here writes into (clean_events only adds
+    columns to it). A deep copy of 10M events took 2-4 s and ~1.5 GB at the peak."""
     ids = raw[cc.EVENT_ID]
     exact = tuple(raw.columns) == cc.RAW_COLUMNS
     if ids.is_monotonic_increasing:
-        frame = raw.copy() if exact else raw[list(cc.RAW_COLUMNS)]
+        frame = raw.copy(deep=False) if exact else raw[list(cc.RAW_COLUMNS)]
     else:
         order = np.argsort(ids.to_numpy(), kind="stable")
         frame = (raw if exact else raw[list(cc.RAW_COLUMNS)]).take(order)  # one copy if exact

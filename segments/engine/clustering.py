@@ -47,6 +47,7 @@ import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 # Missing means "never happened": the longest observed value is the honest stand-in.
 FILL_WITH_MAX = frozenset({"recency_days", "mean_interpurchase_days"})
@@ -58,6 +59,13 @@ MIN_CATEGORY_SHARE = 0.25
 MOSTLY_SHARE = 0.5
 # Relative tolerance under which a population mean counts as zero (no meaningful ratio).
 _EPS = 1e-12
+
+# Threads for k-means, silhouette and BLAS. The matrices are small (a 5,000-customer sample per
+# candidate k; customers x 7 features for the final fit), so OpenMP/BLAS threads mostly spin and
+# wait: on a 2-core machine the clustering of 181,629 customers took 2.2-2.9 s on one thread and
+# 2.8-3.5 s on two when idle, 14-18 s on two while another process kept one core busy
+# (bench/bench_pipeline.py). scikit-learn's results do not depend on the number of threads.
+FIT_THREADS = 1
 
 # on_progress(done, total, k=..., silhouette=...): see cluster_customers.
 ProgressCallback = Callable[..., None]
@@ -252,6 +260,17 @@ def cluster_customers(
     Raises ValueError for missing or non-numeric columns, duplicate ids, or fewer than
     ``k_min + 1`` distinct customers (silhouette needs k < number of points).
     """
+    with threadpool_limits(limits=FIT_THREADS):
+        return _cluster_customers(features, params, category=category, on_progress=on_progress)
+
+
+def _cluster_customers(
+    features: pd.DataFrame,
+    params: ClusteringParams,
+    *,
+    category: pd.Series | None,
+    on_progress: ProgressCallback | None,
+) -> ClusteringResult:
     x_raw = _feature_matrix(features, params.features)
     index = x_raw.index
     filled = _fill_missing(x_raw)

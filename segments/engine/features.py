@@ -132,6 +132,14 @@ CATEGORY = "category"
 
 PRODUCT_FEATURES = (BUYERS, ORDERS, UNITS, REVENUE, REPEAT_PURCHASE_RATE, PRICE, TREND, CATEGORY)
 
+# Clean-frame columns read: every row selection reads _SELECT_COLUMNS, customer_features also
+# _CUSTOMER_EXTRA, product_features _PRODUCT_EXTRA. INPUT_COLUMNS is their union, so a caller can
+# load just these from the clean artifact (not the SKU and session id strings, nor the flags).
+_SELECT_COLUMNS = (cc.CUSTOMER, cc.KIND, cc.TIMESTAMP, cc.USABLE)
+_CUSTOMER_EXTRA = (cc.PRODUCT, cc.CATEGORY, cc.QUANTITY, cc.NET_QUANTITY, cc.REVENUE, cc.ORDER_ID)
+_PRODUCT_EXTRA = (cc.PRODUCT, cc.CATEGORY, cc.NET_QUANTITY, cc.REVENUE, cc.UNIT_PRICE, cc.ORDER_ID)
+INPUT_COLUMNS = tuple(dict.fromkeys(_SELECT_COLUMNS + _CUSTOMER_EXTRA + _PRODUCT_EXTRA))
+
 # Index names of the outputs (the clean frame's id columns).
 CUSTOMER_INDEX = cc.CUSTOMER
 PRODUCT_INDEX = cc.PRODUCT
@@ -160,11 +168,7 @@ def customer_features(clean: pd.DataFrame, *, as_of: pd.Timestamp) -> pd.DataFra
     Returns one row per customer with a usable event before ``as_of``: index ``customer`` (int64,
     ascending), columns ``CUSTOMER_FEATURES`` in that order.
     """
-    rows = _Rows.select(
-        clean,
-        as_of,
-        extra=(cc.PRODUCT, cc.CATEGORY, cc.QUANTITY, cc.NET_QUANTITY, cc.REVENUE, cc.ORDER_ID),
-    )
+    rows = _Rows.select(clean, as_of, extra=_CUSTOMER_EXTRA)
     cust_codes, customers = _factorize_sorted(rows.customer)
     n = len(customers)
     kind = rows.kind
@@ -281,11 +285,7 @@ def product_features(
     """
     if trend_days < 1:
         raise ValueError(f"trend_days must be >= 1, got {trend_days}")
-    rows = _Rows.select(
-        clean,
-        as_of,
-        extra=(cc.PRODUCT, cc.CATEGORY, cc.NET_QUANTITY, cc.REVENUE, cc.UNIT_PRICE, cc.ORDER_ID),
-    )
+    rows = _Rows.select(clean, as_of, extra=_PRODUCT_EXTRA)
     prod_codes, products = _factorize_sorted(rows.int_column(cc.PRODUCT))
     n = len(products)
     category = _product_category(prod_codes, rows.column(cc.CATEGORY), n)
@@ -364,7 +364,7 @@ class _Rows:
     def select(
         cls, clean: pd.DataFrame, as_of: pd.Timestamp | None, *, extra: tuple[str, ...]
     ) -> _Rows:
-        required = (cc.CUSTOMER, cc.KIND, cc.TIMESTAMP, cc.USABLE, *extra)
+        required = (*_SELECT_COLUMNS, *extra)
         missing = [name for name in required if name not in clean.columns]
         if missing:
             raise KeyError(f"clean frame lacks columns {missing}")

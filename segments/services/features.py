@@ -9,7 +9,7 @@ from ecomsite.engine import clean_columns as cc
 from ecomsite.models import CleaningRun
 from ecomsite.services.artifacts import artifact_dir, frame_load, frame_save
 from ecomsite.services.runs import ProgressReporter, run_claim, run_fail, run_succeed
-from segments.engine.features import customer_features, product_features
+from segments.engine.features import INPUT_COLUMNS, customer_features, product_features
 from segments.models import FeatureRun
 
 CUSTOMERS_FILE = "customers.parquet"
@@ -30,7 +30,7 @@ def feature_run_execute(*, run_id: int, task_id: str = "") -> FeatureRun | None:
     started = timezone.now()
     try:
         report(0.05, "Reading the clean table", force=True)
-        clean = frame_load(run.cleaning_run.artifact)
+        clean = frame_load(run.cleaning_run.artifact, columns=list(INPUT_COLUMNS))
         as_of = _as_of(clean)
         report(0.3, "Customer features", force=True)
         customers = customer_features(clean, as_of=as_of)
