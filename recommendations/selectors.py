@@ -19,8 +19,8 @@ bought; every item says where it came from (``source``: "model", "fallback: segm
 
 Answers are cached in Django's cache (Redis when configured) under the serving model's id and the
 arguments, so a promotion or roll back starts from fresh keys and a repeated request reads no
-table. A miss costs two or three indexed queries (customer, their rows, and the fallbacks only
-when the list runs short).
+table. A miss costs two indexed queries (the customer, their rows); a list that runs short adds
+the customer's segment membership and one query over the fallback lists.
 """
 
 from __future__ import annotations
@@ -170,7 +170,9 @@ def _algorithm(model_id: int) -> str:
 _PRODUCT_FIELDS = ("product__external_id", "product__title", "product__category", "product__price")
 
 
-def _item(row: Mapping[str, Any], *, reason: str, source: str, prefix: str = "product") -> Any:
+def _item(
+    row: Mapping[str, Any], *, reason: str, source: str, prefix: str = "product"
+) -> RecommendedProduct:
     price = row[f"{prefix}__price"]
     return RecommendedProduct(
         product_id=row[f"{prefix}__external_id"],
