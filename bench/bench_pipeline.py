@@ -5,8 +5,9 @@ What it measures
 For each size x database it makes a fresh, throwaway database holding N synthetic events exactly
 as the import leaves them (see "Setup"), then runs the pipeline once, in-process and synchronous,
 as a child process: ``python bench/bench_pipeline.py --child-pipeline RESULT.json``, which sets up
-Django and calls ``manage.py run_pipeline --sync --force`` (``call_command``), the same code path
-as the CLI. Reported per run:
+Django and calls ``manage.py run_pipeline --sync --force --until segment`` (``call_command``), the
+same code path as the CLI. The train step (recommenders) is left out: bench/bench_recommenders.py
+times it. Reported per run:
 
 * wall seconds of the child (process start to exit: interpreter and Django start-up included) and
   its peak RSS (the child is reaped with ``os.wait4``; its rusage ``ru_maxrss`` is that child's own
@@ -509,7 +510,9 @@ def child_pipeline(result_path: Path) -> int:
     result: dict[str, Any] = {"startup_seconds": time.perf_counter() - started, "probes": records}
     pipeline_started = time.perf_counter()
     try:
-        call_command("run_pipeline", "--sync", "--force", stdout=io.StringIO())
+        call_command(
+            "run_pipeline", "--sync", "--force", "--until", "segment", stdout=io.StringIO()
+        )
     except BaseException as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
     result["pipeline_seconds"] = time.perf_counter() - pipeline_started

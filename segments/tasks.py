@@ -43,13 +43,16 @@ def pipeline_train_task(self, pipeline_id: int) -> None:  # type: ignore[no-unty
     pipeline_step(pipeline_id=pipeline_id, step="train", task_id=self.request.id or "")
 
 
-def pipeline_chain(pipeline_id: int) -> Signature:
-    return chain(
-        pipeline_clean_task.si(pipeline_id),
-        pipeline_features_task.si(pipeline_id),
-        pipeline_segment_task.si(pipeline_id),
-        pipeline_train_task.si(pipeline_id),
-    )
+STEP_TASKS = {
+    "clean": pipeline_clean_task,
+    "features": pipeline_features_task,
+    "segment": pipeline_segment_task,
+    "train": pipeline_train_task,
+}
+
+
+def pipeline_chain(pipeline_id: int, steps: list[str] | None = None) -> Signature:
+    return chain(*(STEP_TASKS[step].si(pipeline_id) for step in steps or STEP_TASKS))
 
 
 @shared_task(ignore_result=True)

@@ -63,10 +63,15 @@ def pipeline_start(
     created_by: User | None = None,
     force: bool = False,
     sync: bool = False,
+    until: str = STEPS[-1],
 ) -> PipelineRun:
     """Start a pipeline run, or record a skipped one when no event arrived since the last
     completed run (unless `force`). Async runs are enqueued after the transaction commits.
+    `until` names the last step to run (e.g. "segment" refreshes segments without retraining).
     PipelineBusy while another pipeline is in progress (a double click starts one run)."""
+    if until not in STEPS:
+        raise ValueError(f"unknown pipeline step {until!r}; one of {', '.join(STEPS)}")
+    steps = list(STEPS[: STEPS.index(until) + 1])
     busy = pipeline_in_progress()
     if busy is not None:
         raise PipelineBusy(f"Pipeline #{busy.pk} is still {busy.status}; wait for it to finish.")
@@ -91,16 +96,18 @@ def pipeline_start(
             finished_at=now,
         )
     run = PipelineRun.objects.create(
-        trigger=trigger, created_by=created_by, params={"data_version": version, "force": force}
+        trigger=trigger,
+        created_by=created_by,
+        params={"data_version": version, "force": force, "steps": steps},
     )
     if sync:
-        for step in STEPS:
+        for step in steps:
             pipeline_step(pipeline_id=run.pk, step=step)
         run.refresh_from_db()
         return run
     from segments.tasks import pipeline_chain
 
-    transaction.on_commit(lambda: pipeline_chain(run.pk).apply_async())
+    transaction.on_commit(lambda: pipeline_chain(run.pk, steps).apply_async())
     return run
 
 
@@ -131,12 +138,13 @@ def pipeline_step(*, pipeline_id: int, step: str, task_id: str = "") -> Pipeline
         except Exception as exc:
             run_fail(pipeline, error=f"{step} step failed: {exc}")
             raise
-    position = STEPS.index(step) + 1
-    if position == len(STEPS):
+    steps = pipeline.params.get("steps") or list(STEPS)
+    position = steps.index(step) + 1
+    if position == len(steps):
         run_succeed(pipeline, message="Done")
     else:
         PipelineRun.objects.filter(pk=pipeline.pk).update(
-            progress=position / len(STEPS),
+            progress=position / len(steps),
             progress_message=f"{step} done",
             updated_at=timezone.now(),
         )

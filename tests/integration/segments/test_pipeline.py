@@ -58,6 +58,32 @@ def test_a_run_without_new_events_is_skipped(sample):
     assert CleaningRun.objects.count() == 1
 
 
+@pytest.mark.parametrize("sync", [True, False])
+def test_until_stops_after_the_named_step(sample, sync, django_capture_on_commit_callbacks):
+    # given new events; when the pipeline runs only up to segmentation (no retraining)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = pipeline_start(trigger=PipelineTrigger.CLI, sync=sync, until="segment")
+    run.refresh_from_db()
+    # then it succeeds after the segment step and no training round was made
+    assert (run.status, run.progress) == (RunStatus.SUCCEEDED, 1.0), run.error
+    assert run.params["steps"] == ["clean", "features", "segment"]
+    assert run.segmentation_run is not None
+    assert run.training_run is None
+
+
+def test_until_refuses_an_unknown_step(sample):
+    with pytest.raises(ValueError, match="unknown pipeline step 'promote'"):
+        pipeline_start(trigger=PipelineTrigger.CLI, sync=True, until="promote")
+    assert not PipelineRun.objects.exists()
+
+
+def test_cli_until_segment(sample):
+    out = StringIO()
+    call_command("run_pipeline", "--sync", "--until", "segment", stdout=out)
+    assert "Training" not in out.getvalue()
+    assert "succeeded" in out.getvalue()
+
+
 def test_async_pipeline_goes_through_the_celery_chain(sample, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         run = pipeline_start(trigger=PipelineTrigger.API)
