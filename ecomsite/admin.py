@@ -39,9 +39,11 @@ class CustomerAdmin(admin.ModelAdmin):
         "first_seen_at",
         "last_seen_at",
         "email_consent",
+        "sms_consent",
+        "push_consent",
         "ads_consent",
     ]
-    list_filter = ["country", "email_consent", "ads_consent"]
+    list_filter = ["country", "email_consent", "sms_consent", "push_consent", "ads_consent"]
     search_fields = ["external_id"]
     readonly_fields = ["external_id", "first_seen_at", "last_seen_at", "created_at", "updated_at"]
     date_hierarchy = "last_seen_at"

@@ -93,6 +93,8 @@ class CustomerOutputSerializer(serializers.ModelSerializer):
             "first_seen_at",
             "last_seen_at",
             "email_consent",
+            "sms_consent",
+            "push_consent",
             "ads_consent",
             "attributes",
         ]

@@ -12,7 +12,10 @@ class Customer(TimeStampedModel):
     country = models.CharField(max_length=col.MAX_COUNTRY_LENGTH, blank=True, db_index=True)
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Consent per campaign channel (campaigns never target a customer without it).
     email_consent = models.BooleanField(default=False)
+    sms_consent = models.BooleanField(default=False)
+    push_consent = models.BooleanField(default=False)
     ads_consent = models.BooleanField(default=False)
     attributes = models.JSONField(default=dict, blank=True)
 

@@ -79,7 +79,7 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
     countries = _first_non_blank(known, col.CUSTOMER_ID, col.CUSTOMER_COUNTRY)
     now = db_now()
     rows = [
-        (external_id, country, False, False, "{}", now, now)
+        (external_id, country, False, False, False, False, "{}", now, now)
         for external_id, country in countries.items()
     ]
     return upsert_filling_blanks(
@@ -88,6 +88,8 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
             "external_id",
             "country",
             "email_consent",
+            "sms_consent",
+            "push_consent",
             "ads_consent",
             "attributes",
             "created_at",
