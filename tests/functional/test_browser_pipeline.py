@@ -19,7 +19,7 @@ expect = api.expect
 pytestmark = pytest.mark.browser
 
 PIPELINE_TIMEOUT_MS = 120_000
-NIGHTLY = "Nightly pipeline: clean → features → segment"
+NIGHTLY = "Nightly pipeline: clean → features → segment → train"
 # Rows per cleaning rule on tests/data/online_retail_sample.csv (76 events); see
 # tests/integration/segments/test_pipeline_views.py for where each count comes from.
 RULE_ROWS = {
@@ -58,11 +58,12 @@ def sample(transactional_db, sample_path):
 
 @pytest.fixture
 def nightly(transactional_db):
-    """The beat entry made by segments/migrations/0002 (the flush after each browser test
-    removes data-migration rows, so it is made again here)."""
+    """The beat entry made by segments/migrations/0002 and renamed by 0004 (the flush after each
+    browser test removes data-migration rows, so they are replayed here)."""
     from django.apps import apps
 
     importlib.import_module("segments.migrations.0002_nightly_pipeline").create(apps, None)
+    importlib.import_module("segments.migrations.0004_nightly_pipeline_trains").rename(apps, None)
 
 
 def test_editor_runs_the_pipeline_and_reads_the_data_quality_report(

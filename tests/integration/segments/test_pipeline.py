@@ -1,4 +1,4 @@
-"""The pipeline clean → features → segment on the Online Retail sample, sync and through Celery."""
+"""The pipeline clean → features → segment (→ train) on the Online Retail sample."""
 
 from io import StringIO
 

@@ -18,7 +18,7 @@ from segments.services.pipeline import pipeline_start
 
 pytestmark = pytest.mark.django_db
 
-NIGHTLY = "Nightly pipeline: clean → features → segment"
+NIGHTLY = "Nightly pipeline: clean → features → segment → train"
 # What the cleaning rules catch in tests/data/online_retail_sample.csv (76 stored events): 7
 # anonymous lines (3 of them the "B" bad-debt adjustments), 7 non-product lines (POST, D, M,
 # BANK CHARGES, B x3), the cancellation C536383 with no earlier purchase, one -10 purchase, four
@@ -43,10 +43,10 @@ def _artifacts(settings, tmp_path):
 
 @pytest.fixture
 def nightly() -> PeriodicTask:
-    """The nightly beat entry of segments/migrations/0002. Made again here because the browser
-    tests (transactional) flush the database, data migrations included."""
-    migration = importlib.import_module("segments.migrations.0002_nightly_pipeline")
-    migration.create(apps, None)
+    """The nightly beat entry of segments/migrations/0002, renamed by 0004. Made again here
+    because the browser tests (transactional) flush the database, data migrations included."""
+    importlib.import_module("segments.migrations.0002_nightly_pipeline").create(apps, None)
+    importlib.import_module("segments.migrations.0004_nightly_pipeline_trains").rename(apps, None)
     return PeriodicTask.objects.get(name=NIGHTLY)
 
 
