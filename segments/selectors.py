@@ -341,8 +341,21 @@ def segment_profile(segment: Segment, run: SegmentationRun) -> SegmentProfile:
 
 
 def _profile(segment: Segment, run: SegmentationRun) -> SegmentProfile:
+    return _profile_of(_member_ids(run, segment), run, rfm_mix=segment.kind != SegmentKind.RFM)
+
+
+def customers_profile(
+    customer_ids: Iterable[int], run: SegmentationRun, *, rfm_mix: bool = True
+) -> SegmentProfile:
+    """The profile of any set of customers (a campaign audience, a lookalike) against everyone
+    scored in `run`, as segment_profile computes it for a segment's members. Ids the run did not
+    score count in `size` but not in the feature figures. Not cached: callers' sets vary."""
+    ids = pd.Index(np.fromiter((int(i) for i in customer_ids), dtype=np.int64)).unique()
+    return _profile_of(ids, run, rfm_mix=rfm_mix)
+
+
+def _profile_of(ids: pd.Index, run: SegmentationRun, *, rfm_mix: bool) -> SegmentProfile:
     features = features_frame(run)
-    ids = _member_ids(run, segment)
     members = features.loc[features.index.intersection(ids)]
     comparisons = [
         FeatureComparison(
@@ -359,17 +372,17 @@ def _profile(segment: Segment, run: SegmentationRun) -> SegmentProfile:
     ]
     countries = pd.Series(dict(Customer.objects.values_list("pk", "country")), dtype=object)
     countries = countries[countries != ""].reindex(features.index)
-    rfm_mix: list[tuple[str, float, float]] = []
-    if segment.kind != SegmentKind.RFM:
+    mix: list[tuple[str, float, float]] = []
+    if rfm_mix:
         rfm = _rfm_names(run)
-        rfm_mix = _mix(rfm.reindex(members.index), rfm)
+        mix = _mix(rfm.reindex(members.index), rfm)
     return SegmentProfile(
         size=len(ids),
         population=len(features),
         features=comparisons,
         categories=_mix(members[F.TOP_CATEGORY], features[F.TOP_CATEGORY], top=8),
         countries=_mix(countries.reindex(members.index), countries, top=6),
-        rfm_mix=rfm_mix,
+        rfm_mix=mix,
     )
 
 
