@@ -252,6 +252,20 @@ RECOMMENDATIONS_TOP_N = env_int("RECOMMENDATIONS_TOP_N", 50)
 # data), plus the serving and the previous model; older runs can no longer be promoted.
 RECOMMENDER_KEEP_TRAININGS = env_int("RECOMMENDER_KEEP_TRAININGS", 10)
 
+# Campaign delivery (campaigns/services/delivery.py): the backend per channel, "outbox" (the
+# OutboxMessage table is the delivery) unless set; email goes through Django's email framework
+# (SMTP) when EMAIL_HOST is set. https://docs.djangoproject.com/en/5.2/topics/email/
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@localhost")
+CAMPAIGN_DELIVERY_BACKENDS = {"email": "email" if EMAIL_HOST else "outbox"}
+# A launch without progress for this long (seconds) is presumed dead and queued again by the
+# every-minute campaigns sweep.
+CAMPAIGN_LAUNCH_STALE_SECONDS = env_int("CAMPAIGN_LAUNCH_STALE_SECONDS", 600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
