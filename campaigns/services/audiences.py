@@ -43,6 +43,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from django.core.cache import cache
 from django.db.models import Q
 
 from campaigns.engine.lookalike import KNN, Method, feature_space, lookalike_rank
@@ -55,6 +56,7 @@ from segments.models import Segment, SegmentationRun, SegmentMembership
 from segments.selectors import FeatureComparison, customers_profile, features_frame
 
 LOOKALIKE_FEATURES = ClusteringParams().features
+LOOKALIKE_CACHE_SECONDS = 60 * 60
 
 
 def lookalike_customer_ids(
@@ -64,6 +66,18 @@ def lookalike_customer_ids(
     other customers of the run, most similar first (fewer when the run has fewer)."""
     if size < 0:
         raise ValidationFailed("The lookalike size cannot be negative.")
+    # A succeeded run's features and memberships never change, so neither does the answer; the
+    # k-NN search takes seconds at 100k customers and the builder asks on every preview.
+    key = f"campaigns:lookalike:{run.pk}:{run.feature_run_id}:{seed_segment.pk}:{size}:{method}"
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    ids = _lookalike(seed_segment, size, run, method)
+    cache.set(key, ids, LOOKALIKE_CACHE_SECONDS)
+    return ids
+
+
+def _lookalike(seed_segment: Segment, size: int, run: SegmentationRun, method: Method) -> list[int]:
     seed_ids = np.unique(
         np.fromiter(
             SegmentMembership.objects.filter(run=run, segment=seed_segment).values_list(
