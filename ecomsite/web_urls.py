@@ -31,13 +31,7 @@ urlpatterns = [
     path("users/", users.UserListView.as_view(), name="user-list"),
     path("users/new/", users.UserCreateView.as_view(), name="user-create"),
     path("users/<int:pk>/role/", users.UserRoleUpdateView.as_view(), name="user-role"),
-    path(
-        "campaigns/",
-        dashboard.SectionPendingView.as_view(
-            section="Campaigns", arrives_with="campaigns (issue 6)"
-        ),
-        name="campaign-list",
-    ),
     path("", include("segments.urls")),
     path("", include("recommendations.urls")),
+    path("", include("campaigns.urls")),
 ]

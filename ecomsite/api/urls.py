@@ -2,6 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from campaigns import api as campaigns_api
 from recommendations import api as recommendations_api
 from segments import api as segments_api
 
@@ -20,6 +21,21 @@ router.register("quality-reports", segments_api.QualityReportApi, basename="qual
 router.register("pipeline-runs", segments_api.PipelineRunApi, basename="pipeline-run")
 router.register("models", recommendations_api.ModelRunApi, basename="model")
 router.register("training-runs", recommendations_api.TrainingRunApi, basename="training-run")
+router.register("campaigns", campaigns_api.CampaignApi, basename="campaign")
+router.register("campaign-runs", campaigns_api.CampaignRunApi, basename="campaign-run")
+
+# One small view per campaign operation (campaigns/api.py).
+campaign_urls = [
+    path("launch/", campaigns_api.CampaignLaunchApi.as_view(), name="campaign-launch"),
+    path("cancel/", campaigns_api.CampaignCancelApi.as_view(), name="campaign-cancel"),
+    path("schedule/", campaigns_api.CampaignScheduleApi.as_view(), name="campaign-schedule"),
+    path("preview/", campaigns_api.CampaignPreviewApi.as_view(), name="campaign-preview"),
+    path("audience/", campaigns_api.CampaignAudienceApi.as_view(), name="campaign-audience"),
+    path(
+        "audience.csv", campaigns_api.CampaignAudienceCsvApi.as_view(), name="campaign-audience-csv"
+    ),
+    path("results/", campaigns_api.CampaignResultsApi.as_view(), name="campaign-results"),
+]
 
 urlpatterns = [
     path("imports/upload/", views.ImportUploadApi.as_view(), name="import-upload"),
@@ -38,6 +54,7 @@ urlpatterns = [
         recommendations_api.SimilarProductsApi.as_view(),
         name="product-similar",
     ),
+    path("campaigns/<int:pk>/", include(campaign_urls)),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
