@@ -226,6 +226,9 @@ def messages_deliver(*, message_ids: Sequence[int], backend: DeliveryBackend) ->
             except DeliveryError as exc:
                 _mark_failed(message, str(exc))
                 failed += 1
+            except Exception as exc:  # a backend's own bug or outage: this message failed
+                _mark_failed(message, f"{type(exc).__name__}: {exc}")
+                failed += 1
     finally:
         backend.close()
     return DeliveryReport(sent=sent, failed=failed)
