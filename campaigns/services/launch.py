@@ -290,13 +290,15 @@ class DueReport:
     completed: list[int] = field(default_factory=list)
 
 
-def stale_after() -> timedelta:
-    return timedelta(
-        seconds=getattr(settings, "CAMPAIGN_LAUNCH_STALE_SECONDS", STALE_SECONDS_DEFAULT)
-    )
+def stale_after(seconds: int | None = None) -> timedelta:
+    if seconds is None:
+        seconds = getattr(settings, "CAMPAIGN_LAUNCH_STALE_SECONDS", STALE_SECONDS_DEFAULT)
+    return timedelta(seconds=seconds)
 
 
-def campaigns_due_process(*, now: datetime | None = None) -> DueReport:
+def campaigns_due_process(
+    *, now: datetime | None = None, stale_seconds: int | None = None
+) -> DueReport:
     """Beat's every-minute sweep:
 
     a. launch scheduled campaigns whose time has come (one whose launch is refused, e.g. its
@@ -315,7 +317,7 @@ def campaigns_due_process(*, now: datetime | None = None) -> DueReport:
             logger.warning("scheduled campaign #%s not launched: %s", campaign.pk, exc)
             campaign_unschedule(campaign=campaign, user=None, reason=f"Not launched: {exc}")
             report.refused.append(campaign.pk)
-    report.resumed = launch_runs_resume_stalled(now=now)
+    report.resumed = launch_runs_resume_stalled(now=now, stale_seconds=stale_seconds)
     for campaign in Campaign.objects.filter(
         status=CampaignStatus.RUNNING,
         runs__kind=CampaignRunKind.LAUNCH,
@@ -332,9 +334,12 @@ def campaigns_due_process(*, now: datetime | None = None) -> DueReport:
     return report
 
 
-def launch_runs_resume_stalled(*, now: datetime | None = None) -> list[int]:
+def launch_runs_resume_stalled(
+    *, now: datetime | None = None, stale_seconds: int | None = None
+) -> list[int]:
     """Queue again the launch runs of running campaigns that have been pending or running
-    without progress for longer than stale_after(). The attempt that is still alive, if any,
+    without progress for longer than `stale_seconds` (default: CAMPAIGN_LAUNCH_STALE_SECONDS).
+    The attempt that is still alive, if any,
     notices at its next batch that it no longer owns the run and stops."""
     from campaigns.tasks import campaign_launch_task
 
@@ -344,7 +349,7 @@ def launch_runs_resume_stalled(*, now: datetime | None = None) -> list[int]:
         kind=CampaignRunKind.LAUNCH,
         status__in=[RunStatus.PENDING, RunStatus.RUNNING],
         campaign__status=CampaignStatus.RUNNING,
-        updated_at__lt=now - stale_after(),
+        updated_at__lt=now - stale_after(stale_seconds),
     ).values_list("pk", "updated_at")
     for pk, seen in list(stalled):
         with transaction.atomic():

@@ -337,3 +337,56 @@ def test_complete_needs_a_finished_launch_then_stores_results(shop):
         AuditAction.LAUNCHED,
         AuditAction.COMPLETED,
     ]
+
+
+# -- admin and command --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", ["campaign", "campaignrun", "campaignrecipient", "outboxmessage", "campaignauditentry"]
+)
+def test_admin_changelists_search_and_filter(shop, admin_client, model):
+    campaign = campaign_create(user=None, data=_data(shop))
+    run = campaign_launch(campaign=campaign, user=None)
+    campaign_launch_execute(run_id=run.pk)
+    url = f"/admin/campaigns/{model}/"
+    assert admin_client.get(url).status_code == 200
+    assert admin_client.get(url, {"q": "Spring"}).status_code == 200
+    assert admin_client.get(f"/admin/campaigns/{model}/add/").status_code == 403
+
+
+def test_admin_actions_launch_and_cancel_through_the_services(shop, admin_client, admin_user):
+    first = campaign_create(user=None, data=_data(shop, name="First"))
+    second = campaign_create(user=None, data=_data(shop, name="Second"))
+    Campaign.objects.filter(pk=second.pk).update(status=CampaignStatus.CANCELLED)
+    response = admin_client.post(
+        "/admin/campaigns/campaign/",
+        {"action": "launch", "_selected_action": [first.pk, second.pk]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "First: launch queued" in text
+    assert "Second: A cancelled campaign cannot be launched." in text
+    first.refresh_from_db()
+    assert first.status == CampaignStatus.RUNNING
+    assert _entries(first)[-1][:2] == ("launched", admin_user.username)
+    admin_client.post(
+        "/admin/campaigns/campaign/", {"action": "cancel", "_selected_action": [first.pk]}
+    )
+    first.refresh_from_db()
+    assert first.status == CampaignStatus.CANCELLED
+
+
+def test_the_command_runs_the_sweep(shop):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    campaign = campaign_create(user=None, data=_data(shop))
+    campaign_schedule(campaign=campaign, user=None, at=_soon())
+    Campaign.objects.filter(pk=campaign.pk).update(scheduled_at=timezone.now())
+    out = StringIO()
+    call_command("campaigns_due", "--stale-seconds", "60", stdout=out)
+    assert out.getvalue().strip() == (
+        f"launched [{campaign.pk}], refused [], resumed [], completed []"
+    )
