@@ -1,3 +1,4 @@
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -5,10 +6,58 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils import timezone
 
-from ecomsite.models import ImportBatch, RunStatus
+from ecomsite.models import Customer, ImportBatch, RunStatus
 
 DEMO_DATA = settings.BASE_DIR / "data" / "online_retail_2010-12_2011-08.csv.gz"
+
+# Synthetic consent for the demo: the Online Retail data has none, and campaigns never target a
+# customer without consent for the channel, so without these flags no one could be reached. Each
+# customer's flag per channel is a pure function of (seed, channel, customer id): the same on
+# every machine and every run, whatever the row order. Shares are typical opt-in rates.
+DEMO_CONSENT_SHARES = {
+    "email_consent": 0.70,
+    "sms_consent": 0.40,
+    "push_consent": 0.50,
+    "ads_consent": 0.60,
+}
+DEMO_CONSENT_SEED = 6
+# Customers.attributes key marking where the flags came from; customers that already have it (or
+# any consent flag set) are never touched again, so real consent is never overwritten.
+CONSENT_SOURCE = "consent_source"
+CONSENT_BATCH = 2_000
+
+
+def demo_consent_flag(seed: int, channel: str, external_id: str, share: float) -> bool:
+    """True for a `share` of customers: a uniform draw from the hash of the three keys."""
+    digest = hashlib.sha256(f"{seed}:{channel}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def demo_consent_assign(*, seed: int = DEMO_CONSENT_SEED) -> int:
+    """Give every customer without consent information synthetic flags; returns how many."""
+    pending = (
+        Customer.objects.exclude(attributes__has_key=CONSENT_SOURCE)
+        .filter(**dict.fromkeys(DEMO_CONSENT_SHARES, False))
+        .order_by("pk")
+    )
+    done = 0
+    now = timezone.now()
+    while batch := list(pending[:CONSENT_BATCH]):
+        for customer in batch:
+            customer.updated_at = now
+            for name, share in DEMO_CONSENT_SHARES.items():
+                setattr(customer, name, demo_consent_flag(seed, name, customer.external_id, share))
+            customer.attributes = {
+                **(customer.attributes or {}),
+                CONSENT_SOURCE: f"synthetic (setup_demo, seed {seed})",
+            }
+        Customer.objects.bulk_update(
+            batch, [*DEMO_CONSENT_SHARES, "attributes", "updated_at"], batch_size=CONSENT_BATCH
+        )
+        done += len(batch)
+    return done
 
 
 class Command(BaseCommand):
@@ -21,6 +70,13 @@ class Command(BaseCommand):
         parser.add_argument("--data", type=Path, default=DEMO_DATA)
         parser.add_argument("--username", default="admin")
         parser.add_argument("--url", default="http://127.0.0.1:8000/")
+        parser.add_argument(
+            "--consent-seed",
+            type=int,
+            default=DEMO_CONSENT_SEED,
+            help="Seed of the synthetic campaign consent given to customers without any "
+            "(about 70%% email, 40%% SMS, 50%% push, 60%% ads)",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         username = str(options["username"])
@@ -36,6 +92,14 @@ class Command(BaseCommand):
             self.stdout.write(f"==> Importing the demo data ({data.name}, 320,705 rows)")
             call_command(
                 "import_events", str(data), "--format", "online-retail", stdout=self.stdout
+            )
+        seed = options["consent_seed"]
+        assert isinstance(seed, int)
+        given = demo_consent_assign(seed=seed)
+        if given:
+            self.stdout.write(
+                f"==> Synthetic campaign consent for {given:,} customers (seed {seed}): the "
+                "demo data has none"
             )
         self.stdout.write("")
         self.stdout.write(f"    Open {options['url']} and log in as '{username}'")

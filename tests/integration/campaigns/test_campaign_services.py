@@ -390,3 +390,31 @@ def test_the_command_runs_the_sweep(shop):
     assert out.getvalue().strip() == (
         f"launched [{campaign.pk}], refused [], resumed [], completed []"
     )
+
+
+def test_demo_consent_is_synthetic_seeded_and_never_overwrites(db):
+    from ecomsite.management.commands.setup_demo import demo_consent_assign
+
+    # given 2,000 customers without consent and one who consented to SMS for real
+    Customer.objects.bulk_create(Customer(external_id=f"D{i:05d}") for i in range(2000))
+    real = Customer.objects.create(external_id="REAL", sms_consent=True)
+    # when the demo assigns consent (twice)
+    assert demo_consent_assign(seed=6) == 2000
+    assert demo_consent_assign(seed=6) == 0
+    # then about 70% / 40% / 50% / 60% consent: exactly these counts for seed 6
+    synthetic = Customer.objects.exclude(pk=real.pk)
+    counts = {
+        name: synthetic.filter(**{name: True}).count()
+        for name in ("email_consent", "sms_consent", "push_consent", "ads_consent")
+    }
+    assert counts == {
+        "email_consent": 1425,
+        "sms_consent": 778,
+        "push_consent": 1004,
+        "ads_consent": 1176,
+    }
+    first = synthetic.order_by("pk").first()
+    assert first is not None
+    assert first.attributes == {"consent_source": "synthetic (setup_demo, seed 6)"}
+    real.refresh_from_db()
+    assert (real.email_consent, real.sms_consent, real.attributes) == (False, True, {})
