@@ -35,24 +35,28 @@ def skus(raw: str) -> list[str]:
     return list(seen)
 
 
+def _segment_label(segment: Segment, size: int | None) -> str:
+    """ "Champions (RFM) · 1,234 customers"."""
+    if size is None:
+        return f"{segment.name} ({segment.get_kind_display()})"
+    noun = "customer" if size == 1 else "customers"
+    return f"{segment.name} ({segment.get_kind_display()}) · {size:,} {noun}"
+
+
 class SegmentChoiceField(forms.ModelMultipleChoiceField):
     """Active segments, labelled with their kind (and size when the caller knows it)."""
 
     sizes: Mapping[int, int] = {}
 
     def label_from_instance(self, obj: Segment) -> str:  # type: ignore[override]
-        size = self.sizes.get(obj.pk)
-        suffix = f" · {size:,} customers" if size is not None else ""
-        return f"{obj.name} ({obj.get_kind_display()}){suffix}"
+        return _segment_label(obj, self.sizes.get(obj.pk))
 
 
 class SegmentSingleChoiceField(forms.ModelChoiceField):
     sizes: Mapping[int, int] = {}
 
     def label_from_instance(self, obj: Segment) -> str:  # type: ignore[override]
-        size = self.sizes.get(obj.pk)
-        suffix = f" · {size:,} customers" if size is not None else ""
-        return f"{obj.name} ({obj.get_kind_display()}){suffix}"
+        return _segment_label(obj, self.sizes.get(obj.pk))
 
 
 def _category_choices(form: forms.Form, name: str, categories: Sequence[str]) -> None:

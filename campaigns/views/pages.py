@@ -3,6 +3,8 @@ recipients, audit log), the audience as CSV, and the launch / cancel confirmatio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -36,6 +38,7 @@ from segments.models import Segment
 CAMPAIGNS_PAGE = 25
 RECIPIENTS_PAGE = 50
 AUDIT_SHOWN = 200
+SEGMENT_KEYS = ("include_segments", "exclude_segments")
 CANCELLABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
 
 
@@ -92,9 +95,15 @@ def content_text(campaign: Campaign) -> str:
     return text
 
 
-def _audit_lines(entry: CampaignAuditEntry) -> list[str]:
-    """An audit entry's changes as short lines: "field: old → new" for changes."""
-    changes = entry.changes or {}
+def _audit_lines(entry: CampaignAuditEntry, segment_names: Mapping[int, str]) -> list[str]:
+    """An audit entry's changes as short lines: "field: old → new" for changes (segments by
+    name where they still exist)."""
+    changes = {
+        key: [_segment_names(v, segment_names) for v in value]
+        if key in SEGMENT_KEYS and isinstance(value, list) and len(value) == 2
+        else value
+        for key, value in (entry.changes or {}).items()
+    }
     lines = []
     for key, value in changes.items():
         if (
@@ -111,6 +120,12 @@ def _audit_lines(entry: CampaignAuditEntry) -> list[str]:
         else:
             lines.append(f"{key}: {_short(value)}")
     return lines
+
+
+def _segment_names(ids: Any, names: Mapping[int, str]) -> Any:
+    if not isinstance(ids, list):
+        return ids
+    return ", ".join(names.get(i, f"#{i}") for i in ids) if ids else None
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -164,6 +179,9 @@ class CampaignListView(RoleRequiredMixin, ListView):
                     "treatment": params.get("treatment"),
                     "control": params.get("control"),
                     "results": _stored_results(campaign),
+                    "window_end": campaign.launched_at + timedelta(days=campaign.attribution_days)
+                    if campaign.launched_at and campaign.status == CampaignStatus.RUNNING
+                    else None,
                 }
             )
         context.update(
@@ -189,6 +207,7 @@ def results_charts(results: CampaignResults) -> dict[str, Any]:
         "conversion": {k: g.conversion_rate for k, g in groups.items()},
         "revenue": {k: g.revenue_per_recipient for k, g in groups.items()},
         "items": {k: g.items_per_recipient for k, g in groups.items()},
+        "has_uplift": any(c.relative is not None for _, _, c in results.uplifts),
         "uplifts": [
             {
                 "metric": key,
@@ -228,8 +247,9 @@ class CampaignDetailView(RoleRequiredMixin, DetailView):
                 self.request.GET.get("page")
             )
         audit = list(selectors.campaign_audit(campaign)[:AUDIT_SHOWN])
+        segment_names = dict(Segment.objects.values_list("pk", "name"))
         for entry in audit:
-            entry.lines = _audit_lines(entry)  # type: ignore[attr-defined]
+            entry.lines = _audit_lines(entry, segment_names)  # type: ignore[attr-defined]
         context.update(
             launch_run=run,
             launch_live=run is not None and not run.is_finished,

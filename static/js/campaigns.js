@@ -281,6 +281,13 @@
     if (!canvas || !window.Chart) return;
     const rows = charts.uplifts.filter((u) => u.relative !== null);
     const level = Math.round(charts.confidence * 100) + "% interval";
+    // A ratio minus one never goes below -100%; small groups give intervals up to thousands of
+    // per cent, which would flatten everything else: the axis stops at 5x the largest estimate
+    // (at least +100%, at most +500%) and the tooltips keep the whole interval.
+    const largest = Math.max(1, ...rows.map((u) => Math.abs(u.relative) * 2));
+    const top = Math.min(5, largest);
+    const lowest = Math.min(-0.5, ...rows.map((u) => (u.low === null ? 0 : u.low)));
+    const bottom = Math.max(-1, Math.floor(lowest * 4) / 4);
     new window.Chart(canvas, {
       type: "bar",
       data: {
@@ -288,8 +295,9 @@
         datasets: [
           {
             label: level,
-            data: rows.map((u) => [u.low, u.high]),
+            data: rows.map((u) => (u.low === null ? null : [Math.max(u.low, bottom), Math.min(u.high, top)])),
             backgroundColor: rows.map((u) => (u.low > 0 ? "#2f9e6ecc" : u.high < 0 ? "#b3261ecc" : "#8a8f99aa")),
+            minBarLength: 2,
             borderWidth: 0,
             barPercentage: 0.5,
           },
@@ -314,14 +322,17 @@
             callbacks: {
               label: (ctx) => {
                 const u = rows[ctx.dataIndex];
-                return u.label + ": " + pct(u.relative) + " [" + pct(u.low) + ", " + pct(u.high) + "]";
+                const interval = u.low === null ? "no interval" : "[" + pct(u.low) + ", " + pct(u.high) + "]";
+                return u.label + ": " + pct(u.relative) + " " + interval;
               },
             },
           },
         },
         scales: {
           x: {
-            title: { display: true, text: "Treatment ÷ control − 1" },
+            min: bottom,
+            max: top,
+            title: { display: true, text: "Treatment ÷ control − 1 (0% = no effect)" },
             ticks: { callback: (v) => Math.round(v * 100) + "%" },
             grid: { color: (ctx) => (ctx.tick && ctx.tick.value === 0 ? "#5b6475" : "#e6e9ef") },
           },
