@@ -214,6 +214,18 @@ def test_editor_creates_and_changes_a_draft_with_an_audit_trail(shop, editor_use
     assert audit[1].changes == {"control_share": [0.2, 0.1], "content_k": [4, 3]}
 
 
+def test_the_api_replaces_with_put(draft, editor_user):
+    api = _session(editor_user)
+    response = api.put(
+        f"/api/v1/campaigns/{draft.pk}/", {"name": "Renamed", "content_k": 5}, format="json"
+    )
+    assert response.status_code == 200
+    assert (response.json()["name"], response.json()["content_k"]) == ("Renamed", 5)
+    assert api.put(f"/api/v1/campaigns/{draft.pk}/", {"content_k": 5}, format="json").json() == {
+        "name": ["This field is required."]
+    }
+
+
 def test_domain_errors_are_400(shop, editor_user):
     api = _session(editor_user)
     unknown = api.post(

@@ -438,3 +438,32 @@ def test_the_list(launched, shop, editor_user, viewer_client):
     assert '<td class="num">6</td>' in spring and '<td class="num">2</td>' in spring
     running = _text(viewer_client.get("/campaigns/?status=running"))
     assert "Spring candles" in running and "Later" not in running
+
+
+def test_a_propensity_audience_through_the_builder(shop, draft, editor_client):
+    fields = {
+        "audience_source": "propensity",
+        "propensity_products": "P1, P3",
+        "propensity_category": "",
+        "top_share": "50",
+        "exclude_segments": shop.segment_ids("Excluded"),
+    }
+    live = editor_client.post(
+        f"/campaigns/{draft.pk}/preview.json", {"step": "audience", **fields}
+    ).json()
+    assert live["steps"][0]["label"] == "Most likely buyers of P1, P3 (top 50.0%)"
+    response = editor_client.post(f"/campaigns/{draft.pk}/audience/", fields)
+    assert response["Location"] == f"/campaigns/{draft.pk}/content/"
+    draft.refresh_from_db()
+    assert draft.audience_source == "propensity"
+    assert draft.audience_params == {"products": ["P1", "P3"], "category": "", "top_share": 0.5}
+    saved = editor_client.get(f"/campaigns/{draft.pk}/preview.json").json()
+    assert saved["steps"] == live["steps"]
+    # the form shows the saved parameters again, in percent
+    page = _text(editor_client.get(f"/campaigns/{draft.pk}/audience/"))
+    assert 'value="P1, P3"' in page and 'name="top_share" value="50.0"' in page
+    # a propensity audience needs products or a category
+    refused = editor_client.post(
+        f"/campaigns/{draft.pk}/audience/", {"audience_source": "propensity", "top_share": "5"}
+    )
+    assert "Give products, a category, or both." in _text(refused)
