@@ -90,7 +90,7 @@ RESULTS_VERSION = 1
 READ_CHUNK = 10_000  # recipient rows per fetch: ~10k small JSON lists, a few MB
 GROUPS = (RecipientGroup.TREATMENT, RecipientGroup.CONTROL)
 
-_EMPTY_GROUP_COLUMNS = (
+_ZERO_WITHOUT_EVENTS = (
     "items",
     "revenue",
     "purchases",
@@ -303,7 +303,7 @@ def recipient_outcomes(
     per_customer["rec_units"] = rec["kept_units"].sum()
     per_customer["rec_revenue"] = rec["kept_revenue"].sum()
     joined = out.join(per_customer, on="customer")
-    for column in _EMPTY_GROUP_COLUMNS:
+    for column in _ZERO_WITHOUT_EVENTS:
         joined[column] = joined[column].fillna(0)
     for column in ("items", "purchases", "rec_purchases", "rec_units"):
         joined[column] = joined[column].astype(np.int64)
