@@ -8,7 +8,7 @@ from campaigns.services.launch import campaign_launch_execute, campaigns_due_pro
 
 logger = logging.getLogger(__name__)
 
-# A 100k-recipient launch takes about a minute on SQLite (bench/bench_campaign_launch.py); an
+# A 100k-recipient launch takes about 30 s on SQLite (bench/bench_campaign_launch.py); an
 # SMTP backend sends one message at a time and is the slow part. The hard limit stops a runaway;
 # a killed attempt is resumed by the periodic sweep (and redelivered by Redis with late acks).
 LAUNCH_SOFT_LIMIT = 2 * 60 * 60

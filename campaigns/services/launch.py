@@ -72,8 +72,9 @@ logger = logging.getLogger(__name__)
 
 # Recipients per batch: 1,000 rows keep every statement (IN lists of customer ids, the insert,
 # the model rows of the batch: about k x 2 x 1,000) far below SQLite's 32,766 bound parameters
-# and a few MB of memory, and a crash costs at most one batch's work. Larger batches gained
-# little in bench/bench_campaign_launch.py (the per-batch queries are a few ms each).
+# and a few MB of memory, a crash costs at most one batch's work, and progress (the liveness
+# signal the sweep reads) is written every ~0.3 s: bench/bench_campaign_launch.py launches 100k
+# recipients in about 30 s on SQLite, i.e. 100 batches.
 BATCH_SIZE = 1_000
 # A launch that has not reported progress for this long is presumed dead (its worker killed):
 # the periodic sweep queues it again. Progress is written at least every batch (a second or so).
