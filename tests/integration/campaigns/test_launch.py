@@ -143,29 +143,32 @@ def test_launch_materialises_recipients_with_products_and_sends_to_treatment_onl
     )
     assert {pk for pk, g in groups.items() if g == "control"} == set(audience.control_ids)
     assert {pk for pk, g in groups.items() if g == "treatment"} == set(audience.treatment_ids)
-    # each recipient has their first 3 model rows with the model's reasons
-    k03 = CampaignRecipient.objects.get(campaign=campaign, customer=shop.customers[3])
-    assert k03.products == [
-        {
-            "product": sku,
-            "title": f"Product {sku[1]}",
-            "score": score,
-            "reason": "because K03",
-            "source": "model",
-        }  # fmt: skip
-        for sku, score in (("P4", 0.9), ("P5", 0.8), ("P6", 0.7))
-    ]
-    message = OutboxMessage.objects.get(recipient__customer=shop.customers[3])
+    # each recipient has their first 3 model rows with the model's reasons: for K<i> the ranks
+    # 1-3 are P((i + rank - 1) mod 6 + 1) (core_shop.py), e.g. K03: P4, P5, P6
+    for recipient in CampaignRecipient.objects.filter(campaign=campaign):
+        i = shop.number(recipient.customer_id)
+        skus = [f"P{(i + rank - 1) % 6 + 1}" for rank in (1, 2, 3)]
+        assert recipient.products == [
+            {
+                "product": sku,
+                "title": f"Product {sku[1]}",
+                "score": score,
+                "reason": f"because K{i:02d}",
+                "source": "model",
+            }  # fmt: skip
+            for sku, score in zip(skus, (0.9, 0.8, 0.7), strict=True)
+        ]
+    # the message of the first treated customer: address, subject, message and products
+    i = shop.number(audience.treatment_ids[0])
+    message = OutboxMessage.objects.get(recipient__customer_id=shop.pk(i))
     assert (message.backend, message.address, message.subject) == (
         "outbox",
-        "k03@example.com",
+        f"k{i:02d}@example.com",
         "New for spring",
     )
-    assert message.body == (
-        "Hello!\n\n"
-        "• Product 4 (P4) — because K03\n"
-        "• Product 5 (P5) — because K03\n"
-        "• Product 6 (P6) — because K03"
+    skus = [f"P{(i + rank - 1) % 6 + 1}" for rank in (1, 2, 3)]
+    assert message.body == "Hello!\n\n" + "\n".join(
+        f"• Product {sku[1]} ({sku}) — because K{i:02d}" for sku in skus
     )
     assert run.metrics["recipients"] == 11 and run.metrics["sent"] == 9
     assert run.metrics["audience"] == 11 and run.metrics["already_there"] == 0
