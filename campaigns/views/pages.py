@@ -36,7 +36,7 @@ from segments.engine.rules import describe_rule
 from segments.models import Segment
 
 CAMPAIGNS_PAGE = 25
-RECIPIENTS_PAGE = 50
+RECIPIENTS_PAGE = 25
 AUDIT_SHOWN = 200
 SEGMENT_KEYS = ("include_segments", "exclude_segments")
 CANCELLABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)

@@ -282,10 +282,10 @@
     const rows = charts.uplifts.filter((u) => u.relative !== null);
     const level = Math.round(charts.confidence * 100) + "% interval";
     // A ratio minus one never goes below -100%; small groups give intervals up to thousands of
-    // per cent, which would flatten everything else: the axis stops at 5x the largest estimate
-    // (at least +100%, at most +500%) and the tooltips keep the whole interval.
+    // per cent, which would flatten everything else: the axis stops at twice the largest estimate
+    // (at least +100%, at most +500%, on a half) and the tooltips keep the whole interval.
     const largest = Math.max(1, ...rows.map((u) => Math.abs(u.relative) * 2));
-    const top = Math.min(5, largest);
+    const top = Math.min(5, Math.ceil(largest * 2) / 2);
     const lowest = Math.min(-0.5, ...rows.map((u) => (u.low === null ? 0 : u.low)));
     const bottom = Math.max(-1, Math.floor(lowest * 4) / 4);
     new window.Chart(canvas, {
