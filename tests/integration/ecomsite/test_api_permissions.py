@@ -130,18 +130,71 @@ def test_schema_documents_the_bearer_scheme(staff_api_client):
     assert "/api/v1/events/" in schema["paths"]
 
 
-def test_throttling_limits_a_token(api_client, settings):
+@pytest.fixture
+def throttle_rate():
+    """throttle_rate("3/min", clock): CallerRateThrottle with that rate and a fake clock
+    (a one-item list of seconds since the epoch), over an empty cache; restored afterwards."""
+    from django.core.cache import cache
     from rest_framework.settings import api_settings
 
     from ecomsite.api.throttling import CallerRateThrottle
 
-    CallerRateThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "caller": "3/min"}
-    try:
-        from django.core.cache import cache
-
+    def apply(rate: str, clock: list[float]) -> None:
+        CallerRateThrottle.THROTTLE_RATES = {
+            **api_settings.DEFAULT_THROTTLE_RATES,
+            "caller": rate,
+        }
+        CallerRateThrottle.timer = staticmethod(lambda: clock[0])  # type: ignore[method-assign]
         cache.clear()
-        client = api_client(scopes=["catalog:read"])
-        codes = [client.get("/api/v1/customers/").status_code for _ in range(4)]
-        assert codes == [200, 200, 200, 429]
-    finally:
-        CallerRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+    yield apply
+    CallerRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    del CallerRateThrottle.timer  # back to SimpleRateThrottle.timer (time.time)
+    cache.clear()
+
+
+def test_throttling_limits_a_token(api_client, throttle_rate):
+    clock = [1_800_000_000.0 + 1.0]  # one second into a minute window
+    throttle_rate("3/min", clock)
+    client = api_client(scopes=["catalog:read"])
+    responses = [client.get("/api/v1/customers/") for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    # Three requests this window: the next is allowed once the window has passed.
+    assert responses[-1]["Retry-After"] == "59"
+    other = api_client(scopes=["catalog:read"])  # a budget per token
+    assert other.get("/api/v1/customers/").status_code == 200
+
+
+def test_throttling_counts_over_a_sliding_minute(api_client, throttle_rate):
+    window = 1_800_000_000.0  # a multiple of 60: a minute window starts here
+    clock = [window + 30.0]
+    throttle_rate("10/min", clock)
+    client = api_client(scopes=["catalog:read"])
+    codes = [client.get("/api/v1/customers/").status_code for _ in range(11)]
+    assert codes == [200] * 10 + [429]
+    # Halfway through the next window, half of the last one still counts: 10 · 0.5 = 5 of 10.
+    clock[0] = window + 90.0
+    codes = [client.get("/api/v1/customers/").status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    # Two windows later nothing of the first counts any more.
+    clock[0] = window + 180.0
+    codes = [client.get("/api/v1/customers/").status_code for _ in range(10)]
+    assert codes == [200] * 10
+
+
+def test_throttle_state_is_two_counters_whatever_the_rate(api_client, throttle_rate):
+    # DRF's own throttle keeps a timestamp per request of the last period in one entry.
+    from django.core.cache import cache
+
+    from ecomsite.models import PartnerToken
+
+    window = 1_800_000_000.0
+    clock = [window + 5.0]
+    throttle_rate("100000/min", clock)
+    client = api_client(scopes=["catalog:read"])
+    for _ in range(25):
+        assert client.get("/api/v1/customers/").status_code == 200
+    token = PartnerToken.objects.get()
+    key = f"throttle_caller_token-{token.pk}:{int(window // 60)}"
+    assert cache.get(key) == 25
+    assert cache.get(f"throttle_caller_token-{token.pk}") is None
