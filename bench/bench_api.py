@@ -60,6 +60,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +146,7 @@ def fresh_database(url: str | None) -> Iterator[tuple[str, str]]:
     name = parts.path.strip("/") or f"bench_api_{os.getpid()}"
     admin = _postgres_url(url, "postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
+        version = (conn.execute("SHOW server_version").fetchone() or ("?",))[0]
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if exists:
             raise SystemExit(f"database {name!r} already exists; name a new one (or none)")
@@ -262,7 +263,7 @@ def build_bodies(total: int, seed: int) -> list[bytes]:
 
     params = SyntheticParams(customers=CUSTOMERS, products=PRODUCTS, events=total, seed=seed)
     bodies: list[bytes] = []
-    pending: list[dict[str, object]] = []
+    pending: list[dict[Any, object]] = []
     for frame in generate_events(params, chunk_size=50_000):
         frame = frame.drop(columns=["row_number", "source"])
         stamps = frame["timestamp"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
