@@ -8,7 +8,6 @@ or 409 (InvalidTransition) through the project's exception handler."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
@@ -43,6 +42,7 @@ from campaigns.serializers import (
 from campaigns.services.campaigns import (
     campaign_cancel,
     campaign_create,
+    campaign_export_record,
     campaign_launch,
     campaign_schedule,
     campaign_update,
@@ -218,7 +218,7 @@ class _ExportRows(Sequence[dict[str, Any]]):
         if isinstance(index, int):
             return self[index : index + 1][0]
         start, stop = index.start or 0, index.stop
-        return list(itertools.islice(selectors.audience_export_rows(self.campaign), start, stop))
+        return list(selectors.audience_export_rows(self.campaign, start, stop))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return selectors.audience_export_rows(self.campaign)
@@ -237,7 +237,14 @@ class CampaignAudienceApi(_ReadMixin, APIView):
         campaign = _campaign(pk)
         paginator = AudiencePagination()
         page = paginator.paginate_queryset(_ExportRows(campaign), request, self)  # type: ignore[arg-type]
-        assert page is not None
+        assert page is not None and paginator.page is not None
+        campaign_export_record(
+            campaign=campaign,
+            user=request.user,
+            fmt="json",
+            page=paginator.page.number,
+            rows=len(page),
+        )
         return paginator.get_paginated_response(AudienceRowSerializer(page, many=True).data)
 
 
@@ -254,6 +261,7 @@ class CampaignAudienceCsvApi(_ReadMixin, APIView):
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse:
         campaign = _campaign(pk)
+        campaign_export_record(campaign=campaign, user=request.user, fmt="csv")
         response = StreamingHttpResponse(
             export_csv_lines(selectors.audience_export_rows(campaign)), content_type="text/csv"
         )

@@ -675,16 +675,19 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else ""
 
 
-def audience_export_rows(campaign: Campaign) -> Iterator[dict[str, Any]]:
+def audience_export_rows(
+    campaign: Campaign, start: int = 0, stop: int | None = None
+) -> Iterator[dict[str, Any]]:
     """The launched audience, one dict per recipient in pk order: external_id, group,
     hashed_email (SHA-256 of the normalised email, "" when unknown) and products (SKUs in rank
-    order). Streams in chunks, never the whole audience at once."""
-    rows = (
+    order). Streams in chunks, never the whole audience at once; `start`/`stop` select rows
+    [start, stop) of that order in the database (a page of the JSON export)."""
+    recipients = (
         CampaignRecipient.objects.filter(campaign=campaign)
         .order_by("pk")
         .values_list("customer__external_id", "group", "customer__attributes", "products")
-        .iterator(chunk_size=ID_CHUNK)
     )
+    rows = recipients[start:stop].iterator(chunk_size=ID_CHUNK)
     while chunk := list(itertools.islice(rows, ID_CHUNK)):
         for external_id, group, attributes, products in chunk:
             email = normalised_email((attributes or {}).get("email"))

@@ -77,6 +77,9 @@ SYSTEM = "system"
 def _actor(user: Actor) -> tuple[Any, str]:
     if user is None or not user.is_authenticated:
         return None, SYSTEM
+    token = getattr(user, "token", None)
+    if token is not None:  # a partner token's principal (ecomsite.api.authentication)
+        return None, f"partner token {token.name}"
     return user, user.get_username()
 
 
@@ -91,6 +94,20 @@ def audit_record(
         action=action,
         changes=dict(changes or {}),
     )
+
+
+def campaign_export_record(
+    *, campaign: Campaign, user: Actor, fmt: str, page: int | None = None, rows: int | None = None
+) -> CampaignAuditEntry:
+    """Audit one read of a campaign's audience export: the CSV stream (fmt "csv") or a page of
+    the JSON export (fmt "json", with its page number and row count), by a staff user or a
+    partner token (named in the entry)."""
+    details: dict[str, Any] = {"format": fmt}
+    if page is not None:
+        details["page"] = page
+    if rows is not None:
+        details["rows"] = rows
+    return audit_record(campaign=campaign, user=user, action=AuditAction.EXPORTED, changes=details)
 
 
 def _json(value: Any) -> Any:

@@ -28,7 +28,11 @@ from campaigns.models import (
 )
 from campaigns.selectors_results import CampaignResults, campaign_results, results_from_dict
 from campaigns.serializers import export_csv_lines, export_filename
-from campaigns.services.campaigns import campaign_cancel, campaign_launch
+from campaigns.services.campaigns import (
+    campaign_cancel,
+    campaign_export_record,
+    campaign_launch,
+)
 from ecomsite.exceptions import DomainError
 from ecomsite.roles import Role
 from ecomsite.views.base import RoleRequiredMixin
@@ -302,6 +306,7 @@ class CampaignAudienceCsvView(RoleRequiredMixin, SingleObjectMixin, View):
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
         campaign = self.get_object()
+        campaign_export_record(campaign=campaign, user=request.user, fmt="csv")
         response = StreamingHttpResponse(
             export_csv_lines(selectors.audience_export_rows(campaign)), content_type="text/csv"
         )

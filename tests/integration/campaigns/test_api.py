@@ -337,7 +337,7 @@ def test_schedule_needs_a_future_time(draft, editor_user):
 
 
 def test_audience_export_is_paginated_json(shop, launched, api_client):
-    api = api_client(scopes=[Scope.CAMPAIGNS_READ])
+    api = api_client(scopes=[Scope.CAMPAIGNS_READ], name="Ad network")
     first = api.get(f"/api/v1/campaigns/{launched.pk}/audience/?page_size=5").json()
     assert first["count"] == 8
     assert first["next"].endswith("page=2&page_size=5")
@@ -351,6 +351,15 @@ def test_audience_export_is_paginated_json(shop, launched, api_client):
     k01 = next(r for r in rows if r["external_id"] == "K01")
     assert k01["hashed_email"] == hashlib.sha256(b"k01@example.com").hexdigest()
     assert k01["products"] == ["P2", "P3"]  # the serving model's top two for K01
+    # Every page read is audited, naming the partner token.
+    exports = CampaignAuditEntry.objects.filter(campaign=launched, action=AuditAction.EXPORTED)
+    assert sorted(
+        (e.actor_label, e.actor_id, e.changes["page"], e.changes["rows"]) for e in exports
+    ) == [
+        ("partner token Ad network", None, 1, 5),
+        ("partner token Ad network", None, 2, 3),
+    ]
+    assert {e.changes["format"] for e in exports} == {"json"}
 
 
 def test_audience_export_streams_csv(launched, api_client):
@@ -368,6 +377,8 @@ def test_audience_export_streams_csv(launched, api_client):
     assert len(rows) == 9
     k01 = next(r for r in rows if r[0] == "K01")
     assert k01[3] == "P2 P3"
+    export = CampaignAuditEntry.objects.get(campaign=launched, action=AuditAction.EXPORTED)
+    assert (export.actor_label, export.changes) == ("partner token partner", {"format": "csv"})
 
 
 def test_results_after_the_launch(launched, api_client):

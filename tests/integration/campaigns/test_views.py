@@ -410,6 +410,12 @@ def test_audience_csv_from_the_page(launched, viewer_client):
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0] == "external_id,group,hashed_email,products"
     assert len(lines) == 9
+    export = CampaignAuditEntry.objects.get(campaign=launched, action=AuditAction.EXPORTED)
+    assert export.actor is not None and export.actor_label == export.actor.get_username()
+    assert export.changes == {"format": "csv"}
+    # The audit log on the page shows it.
+    page = _text(viewer_client.get(f"/campaigns/{launched.pk}/"))
+    assert "Audience exported" in page and "format: csv" in page
 
 
 def test_cancel_through_the_confirmation(draft, editor_client):
