@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.utils import timezone
 
 from ecomsite.exceptions import ValidationFailed
@@ -58,9 +59,19 @@ def partner_token_authenticate(*, raw: str) -> PartnerToken | None:
     if token.expires_at and token.expires_at <= now:
         return None
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        PartnerToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+        _touch(token, now)
     return token
+
+
+def _touch(token: PartnerToken, now: datetime) -> None:
+    """Record the use. When the minute rolls over, every web process serving the token sees a
+    stale last_used_at at once; only the one that wins the cache key writes (one UPDATE per
+    token and minute with a shared cache), so a busy token does not queue a burst of writes —
+    on SQLite each would wait for the single write lock in the middle of serving a request."""
+    seconds = int(LAST_USED_RESOLUTION.total_seconds())
+    if cache.add(f"partner-token-used:{token.pk}", 1, timeout=seconds):
+        PartnerToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
 
 
 def partner_token_revoke(*, token: PartnerToken) -> None:

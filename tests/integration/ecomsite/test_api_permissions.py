@@ -198,3 +198,31 @@ def test_throttle_state_is_two_counters_whatever_the_rate(api_client, throttle_r
     key = f"throttle_caller_token-{token.pk}:{int(window // 60)}"
     assert cache.get(key) == 25
     assert cache.get(f"throttle_caller_token-{token.pk}") is None
+
+
+def test_token_use_is_recorded_once_a_minute(db, django_assert_num_queries):
+    from datetime import timedelta
+
+    from django.core.cache import cache
+
+    from ecomsite.models import PartnerToken
+    from ecomsite.services.tokens import partner_token_authenticate, partner_token_create
+
+    cache.clear()
+    token, raw = partner_token_create(name="shop front", scopes=["catalog:read"])
+    assert token.last_used_at is None
+    with django_assert_num_queries(2):  # read + the first use's UPDATE
+        assert partner_token_authenticate(raw=raw) == token
+    first = PartnerToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None
+    with django_assert_num_queries(1):  # within the minute: read only
+        partner_token_authenticate(raw=raw)
+    # A minute later another web process may already have written it (the cache key says so):
+    # a stale row is then left alone rather than written twice.
+    PartnerToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
+    with django_assert_num_queries(1):
+        partner_token_authenticate(raw=raw)
+    cache.clear()  # the key expired: this process writes
+    with django_assert_num_queries(2):
+        partner_token_authenticate(raw=raw)
+    assert PartnerToken.objects.get(pk=token.pk).last_used_at > first
