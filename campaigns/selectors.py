@@ -631,6 +631,12 @@ def campaign_list() -> QuerySet[Campaign]:
     )
 
 
+def campaign_status_counts() -> dict[str, int]:
+    """Campaigns per status (statuses without any are absent)."""
+    rows = Campaign.objects.order_by().values_list("status").annotate(n=Count("pk"))
+    return dict(rows)
+
+
 def campaign_launch_run(campaign: Campaign) -> CampaignRun | None:
     return CampaignRun.objects.filter(campaign=campaign, kind=CampaignRunKind.LAUNCH).first()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.views import View
@@ -171,7 +171,7 @@ class CampaignListView(RoleRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        counts = dict(Campaign.objects.order_by().values_list("status").annotate(n=Count("pk")))
+        counts = selectors.campaign_status_counts()
         rows = []
         for campaign in context["object_list"]:
             run = _launch_run(campaign)

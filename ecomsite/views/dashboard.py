@@ -36,16 +36,3 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             last_cleaning=cleaning.cleaning_run_latest(),
         )
         return context
-
-
-class SectionPendingView(RoleRequiredMixin, TemplateView):
-    """A navigation section whose feature arrives with a later issue: says so plainly."""
-
-    template_name = "ecomsite/section_pending.html"
-    section = ""
-    arrives_with = ""
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(
-            section=self.section, arrives_with=self.arrives_with, **kwargs
-        )
