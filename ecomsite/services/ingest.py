@@ -70,6 +70,20 @@ def _first_non_blank(events: pd.DataFrame, key: str, column: str) -> pd.Series:
     )
 
 
+def _product_titles(events: pd.DataFrame) -> pd.Series:
+    """Per product, the first title of a sale (a purchase with a positive quantity and price),
+    else its first title of any row. Real exports describe stock adjustments on the product's
+    own code ("mailout", "thrown away", "?"), and such a row may come first."""
+    sales = events[
+        (events[col.KIND] == col.PURCHASE)
+        & (events[col.QUANTITY] > 0)
+        & (events[col.UNIT_PRICE] > 0)
+    ]
+    titles = _first_non_blank(events, col.PRODUCT_ID, col.PRODUCT_TITLE)
+    preferred = _first_non_blank(sales, col.PRODUCT_ID, col.PRODUCT_TITLE).reindex(titles.index)
+    return preferred.where(preferred.notna() & (preferred != ""), titles)
+
+
 def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
     """Create the customers an event frame mentions; fill a blank country.
     Returns {external id: pk}."""
@@ -102,9 +116,10 @@ def customers_upsert(*, events: pd.DataFrame) -> dict[str, int]:
 
 
 def products_upsert(*, events: pd.DataFrame) -> dict[str, int]:
-    """Create the products an event frame mentions; fill a blank title, category or price
-    (the median positive price of its purchases in the frame). Returns {external id: pk}."""
-    titles = _first_non_blank(events, col.PRODUCT_ID, col.PRODUCT_TITLE)
+    """Create the products an event frame mentions; fill a blank title (from a sale where there
+    is one), category or price (the median positive price of its purchases in the frame).
+    Returns {external id: pk}."""
+    titles = _product_titles(events)
     categories = _first_non_blank(events, col.PRODUCT_ID, col.PRODUCT_CATEGORY)
     priced = events[(events[col.KIND] == col.PURCHASE) & (events[col.UNIT_PRICE] > 0)]
     prices = priced.groupby(col.PRODUCT_ID)[col.UNIT_PRICE].median().round(4).reindex(titles.index)

@@ -124,6 +124,21 @@ def test_generic_csv_with_dirty_rows(tmp_path):
     }
 
 
+def test_product_title_comes_from_a_sale_not_a_stock_adjustment(tmp_path):
+    # The real export notes adjustments on the product's own code before any sale of it.
+    path = tmp_path / "retail.csv"
+    path.write_text(
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536001,23209,mailout,-12,12/1/2010 8:26,0,,United Kingdom\n"
+        "536002,23209,LUNCH BAG VINTAGE DOILY,10,12/1/2010 9:02,1.65,17850,United Kingdom\n"
+        "536003,23999,?,5,12/1/2010 9:05,0,,United Kingdom\n"
+    )
+    import_file(path=path, format="online-retail")
+    assert Product.objects.get(external_id="23209").title == "LUNCH BAG VINTAGE DOILY"
+    # Without any sale the only title seen is kept (staff can correct it in the admin).
+    assert Product.objects.get(external_id="23999").title == "?"
+
+
 def test_jsonl_import(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(
