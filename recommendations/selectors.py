@@ -468,6 +468,14 @@ class ModelRunRow:
         return bool((self.run.metrics or {}).get("chosen"))
 
     @property
+    def history(self) -> list[dict[str, Any]]:
+        """Per-epoch training figures of a deep model's final fit (``metrics["history"]``: dicts
+        with "epoch", "loss" and validation figures such as "val_loss" / "val_ndcg"; written
+        while it trains), empty for the other algorithms."""
+        history = (self.run.metrics or {}).get("history")
+        return [entry for entry in history or [] if isinstance(entry, dict) and "epoch" in entry]
+
+    @property
     def promotable(self) -> bool:
         """A succeeded run with a saved model can serve (its rows are precomputed first when
         they are missing)."""

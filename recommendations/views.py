@@ -130,6 +130,46 @@ def _chart(rows: Sequence[selectors.ModelRunRow]) -> dict[str, Any]:
     }
 
 
+# Per-epoch figures that are not curves (the x axis, timing).
+_NOT_CURVES = {"epoch", "epochs", "seconds"}
+
+
+def training_curves(rows: Sequence[selectors.ModelRunRow]) -> list[dict[str, Any]]:
+    """The training curves of the deep-model runs among `rows`: per run, the epochs and one
+    series per figure of its history — losses on the left axis, validation metrics (NDCG,
+    recall...) on the right — for a line chart each."""
+    curves = []
+    for row in rows:
+        history = row.history
+        if not history:
+            continue
+        names: list[str] = []
+        for entry in history:
+            for name, value in entry.items():
+                numeric = isinstance(value, int | float) and not isinstance(value, bool)
+                if name not in _NOT_CURVES and name not in names and numeric:
+                    names.append(name)
+        curves.append(
+            {
+                "run": row.run.pk,
+                "title": f"#{row.run.pk} {row.run.algorithm}: training curves",
+                "epochs": [entry["epoch"] for entry in history],
+                "series": [
+                    {
+                        "label": name.replace("_", " "),
+                        "data": [entry.get(name) for entry in history],
+                        "axis": "y" if "loss" in name else "y2",
+                    }
+                    for name in names
+                ],
+                "rows": [
+                    [entry["epoch"], *(entry.get(name) for name in names)] for entry in history
+                ],
+            }
+        )
+    return curves
+
+
 class ModelRunCompareView(RoleRequiredMixin, TemplateView):
     """Chosen model runs (?run=1&run=2, at most MAX_COMPARED) side by side: metrics on all and
     new items with the best marked, popularity of their training rounds, parameters, timings."""
@@ -161,6 +201,7 @@ class ModelRunCompareView(RoleRequiredMixin, TemplateView):
                 for name in params
             ],
             chart=_chart(rows) if rows else None,
+            curves=training_curves(rows),
         )
         return context
 

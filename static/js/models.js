@@ -68,6 +68,26 @@
   });
 })();
 
+// 3b. Deep-model runs: loss (left axis) and validation figures (right axis) per epoch.
+(function () {
+  if (!window.EcomCharts) return;
+  const curves = EcomCharts.data("training-curves");
+  if (!curves) return;
+  curves.forEach((curve) => {
+    const losses = curve.series.filter((s) => s.axis === "y");
+    const metrics = curve.series.filter((s) => s.axis === "y2");
+    EcomCharts.render("chart-curves-" + curve.run, {
+      title: curve.title,
+      type: "line",
+      labels: curve.epochs,
+      xTitle: "Epoch",
+      yTitle: losses.length ? "Loss" : "",
+      y2Title: metrics.length ? "Validation metric" : "",
+      datasets: curve.series.map((s) => ({ label: s.label, data: s.data, type: "line", axis: s.axis })),
+    });
+  });
+})();
+
 // 4. Comparing needs ticked runs: say so instead of sending an empty form.
 (function () {
   const form = document.getElementById("compare-form");

@@ -184,6 +184,43 @@ def test_comparing_two_runs_side_by_side_marks_the_best(shop, viewer_client):
     ]
 
 
+def test_a_deep_model_run_shows_its_training_curves(shop, viewer_client):
+    history = [
+        {"epoch": 1, "loss": 5.5, "val_loss": 5.1, "val_ndcg": 0.21, "seconds": 3.2},
+        {"epoch": 2, "loss": 4.25, "val_loss": 4.5, "val_ndcg": 0.26, "seconds": 3.1},
+        {"epoch": 3, "loss": 3.75, "val_loss": 4.6, "val_ndcg": 0.255, "seconds": 3.0},
+    ]
+    shop.other.metrics = {**shop.other.metrics, "history": history}
+    shop.other.save(update_fields=["metrics"])
+    html = _text(viewer_client.get(f"/models/compare/?run={shop.other.pk}&run={shop.model.pk}"))
+    curves = json.loads(
+        re.search(
+            r'<script id="training-curves" type="application/json">(.*?)</script>', html, re.S
+        ).group(1)
+    )
+    # Only the run with a history has curves: losses on the left axis, metrics on the right.
+    assert [c["run"] for c in curves] == [shop.other.pk]
+    assert curves[0]["epochs"] == [1, 2, 3]
+    assert [(s["label"], s["axis"], s["data"]) for s in curves[0]["series"]] == [
+        ("loss", "y", [5.5, 4.25, 3.75]),
+        ("val loss", "y", [5.1, 4.5, 4.6]),
+        ("val ndcg", "y2", [0.21, 0.26, 0.255]),
+    ]
+    assert f'id="chart-curves-{shop.other.pk}"' in html
+    assert f'id="chart-curves-{shop.model.pk}"' not in html
+    table = html.split(f"Training figures per epoch of run #{shop.other.pk}", 1)[1]
+    table = table.split("</table>", 1)[0]
+    cells = [
+        " ".join(re.sub(r"<[^>]+>", " ", r).split())
+        for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    ]
+    assert cells[1:] == [
+        "1 5.5000 5.1000 0.2100",
+        "2 4.2500 4.5000 0.2600",
+        "3 3.7500 4.6000 0.2550",
+    ]
+
+
 def test_comparing_nothing_or_too_many(shop, viewer_client):
     assert "Choose runs to compare" in _text(viewer_client.get("/models/compare/"))
     ids = ",".join(str(pk) for pk in [shop.model.pk, shop.other.pk, shop.popularity.pk, 98, 99])
