@@ -184,6 +184,11 @@ class TrainingData:
     products: int64 (n_products,) product id of each matrix column, ascending;
     log: the interactions as indices with ages relative to ``now``;
     now: the reference time of the ages (UTC; the cutoff of a split, or the training time).
+    customer_attributes / product_attributes: optional static attributes (DataFrames indexed by
+    customer / product id, e.g. "country"; "category", "price") for the models that use side
+    information. Only attributes that do not change with time belong here: anything computed
+    from purchases (RFM, segments) would carry the held-out period into an evaluation, so the
+    models derive such figures from ``log`` themselves.
     ``matrix(weighting)`` builds the weighted CSR; ``context()`` is what ``fit`` takes as keyword
     arguments besides the matrix.
     """
@@ -192,6 +197,8 @@ class TrainingData:
     products: IntArray
     log: EventLog
     now: pd.Timestamp
+    customer_attributes: pd.DataFrame | None = None
+    product_attributes: pd.DataFrame | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -201,8 +208,15 @@ class TrainingData:
         return interaction_matrix(self.log, self.shape, weighting)
 
     def context(self) -> dict[str, Any]:
-        """Keyword arguments for ``Recommender.fit``: ``{"log": EventLog}``."""
-        return {"log": self.log}
+        """Keyword arguments for ``Recommender.fit``: ``{"log": EventLog}``, plus
+        ``customer_features`` / ``product_features`` when attributes are given: the attributes
+        aligned to the matrix (indexed by row / column index 0..n-1; missing ids get NaN)."""
+        context: dict[str, Any] = {"log": self.log}
+        if self.customer_attributes is not None:
+            context["customer_features"] = _aligned(self.customer_attributes, self.customers)
+        if self.product_attributes is not None:
+            context["product_features"] = _aligned(self.product_attributes, self.products)
+        return context
 
     def customer_indices(self, ids: Sequence[int] | IntArray) -> IntArray:
         """Row index of each customer id; -1 for ids without training data."""
@@ -213,18 +227,25 @@ class TrainingData:
         return _positions(self.products, np.asarray(ids, dtype=np.int64))
 
 
+def _aligned(attributes: pd.DataFrame, ids: IntArray) -> pd.DataFrame:
+    return attributes.reindex(pd.Index(ids)).reset_index(drop=True)
+
+
 def training_data(
     interactions: pd.DataFrame,
     *,
     now: pd.Timestamp | str | None = None,
     customers: IntArray | None = None,
     products: IntArray | None = None,
+    customer_attributes: pd.DataFrame | None = None,
+    product_attributes: pd.DataFrame | None = None,
 ) -> TrainingData:
     """TrainingData of an interaction frame.
 
     now: reference time of the ages (default: the latest timestamp; 1970-01-01 if empty).
     customers / products: the index maps to use (ascending unique ids); by default the distinct
     ids of the frame. Rows whose customer or product is not in the maps are dropped.
+    customer_attributes / product_attributes: static side information by id (TrainingData).
     """
     customer_ids = interactions[cc.CUSTOMER].to_numpy(dtype=np.int64)
     product_ids = interactions[cc.PRODUCT].to_numpy(dtype=np.int64)
@@ -246,7 +267,14 @@ def training_data(
         age_days=age[keep].astype(np.float64),
         units=interactions[UNITS].to_numpy(dtype=np.int64)[keep],
     )
-    return TrainingData(customers=customer_map, products=product_map, log=log, now=reference)
+    return TrainingData(
+        customers=customer_map,
+        products=product_map,
+        log=log,
+        now=reference,
+        customer_attributes=customer_attributes,
+        product_attributes=product_attributes,
+    )
 
 
 def _index_map(ids: IntArray) -> IntArray:

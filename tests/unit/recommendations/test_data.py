@@ -113,6 +113,23 @@ def test_weightings_and_index_maps():
     assert data.context() == {"log": data.log}
 
 
+def test_static_attributes_reach_fit_aligned_to_rows_and_columns():
+    frame = interactions([(7, 30, "a", "2011-01-01", 2), (9, 20, "c", "2011-01-06", 3)])
+    countries = pd.DataFrame({"country": ["France", "United Kingdom", "Spain"]}, index=[9, 7, 5])
+    products = pd.DataFrame({"category": ["Candles"], "price": [2.5]}, index=[30])
+    data = training_data(
+        frame, now="2011-01-21", customer_attributes=countries, product_attributes=products
+    )
+    context = data.context()
+    assert context["log"] is data.log
+    # rows are customers 7, 9; columns products 20, 30 (20 has no attributes: NaN)
+    assert context["customer_features"]["country"].tolist() == ["United Kingdom", "France"]
+    assert context["customer_features"].index.tolist() == [0, 1]
+    features = context["product_features"]
+    assert features["category"].isna().tolist() == [True, False]
+    assert features.loc[1, "category"] == "Candles" and features.loc[1, "price"] == 2.5
+
+
 def test_unknown_weighting_is_refused():
     data = training_data(interactions([(1, 1, "a", "2011-01-01", 1)]))
     with pytest.raises(ValueError, match="weighting"):
