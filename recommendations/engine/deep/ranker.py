@@ -68,6 +68,7 @@ from recommendations.engine.base import (
     sparse_state,
 )
 from recommendations.engine.baselines import decay, event_log
+from recommendations.engine.data import EventLog
 from recommendations.engine.deep.ranker_features import (
     Candidates,
     GeneratorSpec,
@@ -101,15 +102,17 @@ DEFAULT_GENERATORS: tuple[Mapping[str, Any], ...] = (
 class RankerParams:
     """generators: candidate generators as dicts of ``GeneratorSpec`` fields (algorithm,
     params, weighting, top_n, optional); label_days: length of the label window at the end of
-    the training log (days); trend_days: window of the popularity trend features and of the
-    fallback (days); hidden: widths of the MLP's hidden layers; dropout; l2: weight decay of the
-    dense kernels; loss: "softmax" (listwise) or "logistic" (pointwise); learning_rate (Adam);
-    batch_size: customers per step; epochs: at most; patience: epochs without a better
-    validation NDCG before stopping; validation_share: share of labelled customers for early
-    stopping; seed."""
+    the training log (days); windows: how many label windows of that length, one before the
+    other, make training lists (more customers to learn from); trend_days: window of the
+    popularity trend features and of the fallback (days); hidden: widths of the MLP's hidden
+    layers; dropout; l2: weight decay of the dense kernels; loss: "softmax" (listwise) or
+    "logistic" (pointwise); learning_rate (Adam); batch_size: customers per step; epochs: at
+    most; patience: epochs without a better validation NDCG before stopping;
+    validation_share: share of customers kept for early stopping; seed."""
 
     generators: Sequence[Mapping[str, Any]] = DEFAULT_GENERATORS
     label_days: float = 35.0
+    windows: int = 3
     trend_days: float = 28.0
     hidden: Sequence[int] = (64, 32)
     dropout: float = 0.1
@@ -129,8 +132,8 @@ class RankerParams:
             raise ValueError("label_days and trend_days must be positive")
         if not 0.0 < self.validation_share < 1.0:
             raise ValueError("validation_share must be in (0, 1)")
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
-            raise ValueError("epochs, batch_size and patience must be at least 1")
+        if min(self.epochs, self.batch_size, self.patience, self.windows) < 1:
+            raise ValueError("epochs, batch_size, patience and windows must be at least 1")
         if not self.generators:
             raise ValueError("at least one generator is needed")
         for spec in self.generators:
@@ -172,6 +175,30 @@ def to_lists(
     target[row, slot] = np.asarray(labels[pair_users, pair_items]).ravel()
     relevant = np.diff(labels.indptr)[users].astype(np.int64)
     return TrainingSet(features=cube, labels=target, relevant=relevant, users=users)
+
+
+def stack_lists(sets: Sequence[TrainingSet]) -> TrainingSet:
+    """The lists of several training sets in one, padded to the widest."""
+    width = max((part.labels.shape[1] for part in sets), default=1)
+    n_features = sets[0].features.shape[2] if sets else 0
+    features, labels = [], []
+    for part in sets:
+        pad = width - part.labels.shape[1]
+        features.append(np.pad(part.features, ((0, 0), (0, pad), (0, 0))))
+        labels.append(np.pad(part.labels, ((0, 0), (0, pad)), constant_values=-1.0))
+    if not sets:
+        return TrainingSet(
+            np.zeros((0, 1, n_features), np.float32),
+            np.zeros((0, 1), np.float32),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+        )
+    return TrainingSet(
+        features=np.concatenate(features),
+        labels=np.concatenate(labels),
+        relevant=np.concatenate([part.relevant for part in sets]),
+        users=np.concatenate([part.users for part in sets]),
+    )
 
 
 def list_ndcg(scores: np.ndarray, labels: np.ndarray, relevant: IntArray, k: int = NDCG_K) -> float:
@@ -234,33 +261,54 @@ class Ranker(Recommender):
         specs = params.specs()
         started = time.monotonic()
 
-        # 1. The training lists, as of training end - label_days.
-        before, window = split_log(log, params.label_days)
-        labels = label_matrix(window, shape)
-        early = fit_generators(specs, before, shape, context)
-        used = [spec for spec, _ in early]
+        # 1. The training lists: window w ends w · label_days before the training end; its
+        # features are built as of label_days before that, its labels are the window.
+        used: list[GeneratorSpec] | None = None
+        windows: list[tuple[Candidates, np.ndarray, sp.csr_matrix, IntArray]] = []
+        for index in range(params.windows):
+            shift = index * params.label_days
+            older = (log.age_days > shift) if index else np.ones(len(log), np.bool_)
+            shifted = EventLog(
+                users=log.users[older],
+                items=log.items[older],
+                age_days=log.age_days[older] - shift,
+                units=log.units[older],
+            )
+            before, window = split_log(shifted, params.label_days)
+            labels = label_matrix(window, shape)
+            early = fit_generators(specs if used is None else used, before, shape, context)
+            used = [spec for spec, _ in early] if used is None else used
+            labelled = np.flatnonzero(np.diff(labels.indptr) > 0).astype(np.int64)
+            known = np.zeros(shape[0], np.bool_)
+            known[before.users] = True
+            labelled = labelled[known[labelled]]
+            if len(labelled) == 0:
+                break
+            early_matrix = sp.csr_matrix(
+                (np.ones(len(before)), (before.users, before.items)), shape=shape
+            )
+            candidates = candidate_pairs(early, labelled, shape, early_matrix)
+            features = build_features(candidates, before, shape, side, trend_days=params.trend_days)
+            windows.append((candidates, features, labels, labelled))
+        assert used is not None
         self.feature_names = feature_names(used, side)
-        labelled = np.flatnonzero(np.diff(labels.indptr) > 0).astype(np.int64)
-        known = np.zeros(shape[0], np.bool_)
-        known[before.users] = True
-        labelled = labelled[known[labelled]]
-        if len(labelled) < 2:
+        if sum(len(w[3]) for w in windows) < 2:
             raise ValueError("too few customers buy in the label window to train the ranker")
-        early_matrix = sp.csr_matrix(
-            (np.ones(len(before)), (before.users, before.items)), shape=shape
-        )
-        candidates = candidate_pairs(early, labelled, shape, early_matrix)
-        features = build_features(candidates, before, shape, side, trend_days=params.trend_days)
-        self.feature_mean = features.mean(axis=0).astype(np.float32)
-        self.feature_std = np.maximum(features.std(axis=0), 1e-6).astype(np.float32)
+        every = np.concatenate([w[1] for w in windows])
+        self.feature_mean = every.mean(axis=0).astype(np.float32)
+        self.feature_std = np.maximum(every.std(axis=0), 1e-6).astype(np.float32)
+        del every
+        # Validation customers: a seeded share of all customers, in every window.
         rng = np.random.default_rng(params.seed)
-        chosen = rng.permutation(len(labelled))
-        n_val = max(1, int(round(params.validation_share * len(labelled))))
-        is_val = np.zeros(len(labelled), np.bool_)
-        is_val[chosen[:n_val]] = True
-        scaled = self._standardise(features)
-        train_set = to_lists(candidates, scaled, labels, labelled[~is_val])
-        val_set = to_lists(candidates, scaled, labels, labelled[is_val])
+        is_val = rng.random(shape[0]) < params.validation_share
+        train_parts, val_parts = [], []
+        for candidates, features, labels, labelled in windows:
+            scaled = self._standardise(features)
+            train_parts.append(to_lists(candidates, scaled, labels, labelled[~is_val[labelled]]))
+            val_parts.append(to_lists(candidates, scaled, labels, labelled[is_val[labelled]]))
+        train_set, val_set = stack_lists(train_parts), stack_lists(val_parts)
+        if len(train_set.users) == 0 or len(val_set.users) == 0:
+            raise ValueError("too few customers buy in the label windows to train the ranker")
         prepared = time.monotonic() - started
 
         # 2. Train the MLP with early stopping on the validation customers.

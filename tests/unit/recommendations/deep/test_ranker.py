@@ -153,17 +153,19 @@ def test_the_label_split_is_earlier_than_the_training_end(monkeypatch: Any) -> N
     monkeypatch.setattr(module, "fit_generators", spy_fit)
     monkeypatch.setattr(module, "label_matrix", spy_labels)
     log, shape = planted()
-    fit_ranker(log, shape, label_days=35.0, epochs=1)
-    early, final = seen
-    (window,) = windows
-    # Generators and features of the training lists see only events older than the window,
-    # re-based to the split time; the labels are the window's purchases, none after the end.
-    older = log.age_days > 35
-    assert len(early) == int(older.sum()) and (early.age_days > 0).all()
-    assert np.allclose(np.sort(early.age_days + 35), np.sort(log.age_days[older]))
-    assert len(window) == int((~older).sum())
-    assert ((window.age_days >= 0) & (window.age_days <= 35)).all()
-    # The final scoring uses exactly the training log.
+    fit_ranker(log, shape, label_days=35.0, windows=2, epochs=1)
+    first, second, final = seen
+    # Window w ends w · 35 days before the training end. Its generators and features see only
+    # events older than the window, re-based to the window's start; its labels are the
+    # window's purchases: never anything after the training end, always before the features.
+    for index, (early, window) in enumerate(zip((first, second), windows, strict=True)):
+        end = 35.0 * index
+        older = log.age_days > end + 35
+        assert len(early) == int(older.sum()) and (early.age_days > 0).all()
+        assert np.allclose(np.sort(early.age_days + end + 35), np.sort(log.age_days[older]))
+        inside = (log.age_days > end) & ~older if index else ~older
+        assert len(window) == int(inside.sum())
+        assert ((window.age_days >= 0) & (window.age_days <= 35)).all()
     assert final is log
 
 
