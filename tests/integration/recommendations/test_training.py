@@ -358,3 +358,41 @@ def test_model_files_of_old_rounds_are_deleted(first, settings):
     assert Path(second.model_runs.get().artifact).exists()
     with pytest.raises(ValidationFailed, match="no fitted model"):
         model_run_promote_start(old)
+
+
+def test_a_refit_writes_its_epochs_to_the_model_run_while_it_trains(first, monkeypatch):
+    """Deep models report (epoch, epochs, loss=..., val_ndcg=...) per epoch: the model run's
+    message and metrics["history"] follow the fit; the finished fit's history is kept."""
+    from recommendations.engine.baselines import Popularity
+    from recommendations.engine.registry import ALGORITHMS
+    from recommendations.services.training import _fit_reporting
+
+    seen: list[tuple[str, list[dict]]] = []
+
+    class Epochs(Popularity):
+        name = "epochs"
+
+        def _fit(self, train, context, on_progress):
+            super()._fit(train, context, on_progress)
+            self.history = []
+            for epoch in (1, 2, 3):
+                figures = {"loss": 4.0 - epoch, "val_ndcg": 0.1 * epoch}
+                self.history.append({"epoch": epoch, **figures, "seconds": 0.5})
+                on_progress(epoch, 3, **figures)
+                run = ModelRun.objects.get(pk=model_run.pk)
+                seen.append((run.progress_message, run.metrics.get("history", [])))
+
+    monkeypatch.setitem(ALGORITHMS, "epochs", Epochs)
+    model_run = ModelRun.objects.filter(training_run=first).first()
+    from recommendations.engine.data import training_data
+    from recommendations.services.precompute import purchase_history_load
+
+    data = training_data(purchase_history_load(first.cleaning_run).interactions)
+    model, seconds = _fit_reporting("epochs", {}, None, data, model_run)
+    assert seconds >= 0 and model.history[-1]["epoch"] == 3
+    assert seen[1][0] == "Refitting on all data: epoch 2/3 · loss 2 · val ndcg 0.2"
+    assert seen[2][1] == [
+        {"epoch": 1, "loss": 3.0, "val_ndcg": pytest.approx(0.1)},
+        {"epoch": 2, "loss": 2.0, "val_ndcg": pytest.approx(0.2)},
+        {"epoch": 3, "loss": 1.0, "val_ndcg": pytest.approx(0.3)},
+    ]
