@@ -131,7 +131,7 @@ def _chart(rows: Sequence[selectors.ModelRunRow]) -> dict[str, Any]:
 
 
 # Per-epoch figures that are not curves (the x axis, timing).
-_NOT_CURVES = {"epoch", "epochs", "seconds"}
+_NOT_CURVES = {"epoch", "epochs", "seconds", "best_epoch"}
 
 
 def training_curves(rows: Sequence[selectors.ModelRunRow]) -> list[dict[str, Any]]:

@@ -490,7 +490,11 @@ def _fit_reporting(
         }
         unit = "epoch" if numbers and "iteration" not in figures else "step"
         parts = [f"{unit} {done}/{total}"]
-        parts += [f"{name.replace('_', ' ')} {value:.4g}" for name, value in numbers.items()]
+        parts += [
+            f"{name.replace('_', ' ')} {value:.4g}"
+            for name, value in numbers.items()
+            if name not in ("seconds", "best_epoch")
+        ]
         fields: dict[str, Any] = {}
         if unit == "epoch":
             history.append({"epoch": int(done), **numbers})
