@@ -6,12 +6,23 @@ defaults of the class's ``Params``); ``load_recommender(path)`` reads a model wr
 ``Recommender.save`` (``.npz``, loaded with pickling off); ``fit_recommender(name, params, data,
 weighting=...)`` builds and fits one on a ``data.TrainingData`` (the weighted matrix plus the
 event log as context) — what a training run does with a chosen configuration.
+
+**Deep algorithms** ("sequence", "ncf", "ranker"; ``DEEP_ALGORITHMS``) import Keras and
+TensorFlow with their modules, so ``ALGORITHMS`` holds a *stand-in* class for each (``lazy``):
+it has the algorithm's ``name``; reading its ``Params``, calling it or its ``from_state``
+imports the real class (``recommendations.engine.deep.*``) and hands over to it, so
+``create_recommender``, ``load_recommender`` and ``fit_recommender`` return real instances.
+Importing this module therefore never imports TensorFlow; only building, fitting or loading a
+deep model does (a loaded deep model then scores with numpy). ``resolve(name)`` gives the real
+class.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
+from abc import ABCMeta
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,9 +37,66 @@ from recommendations.engine.ease import EASE
 from recommendations.engine.factorization import ALS, BPR
 from recommendations.engine.knn import ItemKNN, UserKNN
 
-ALGORITHMS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Popularity, RepeatPurchase, ItemKNN, UserKNN, ALS, BPR, EASE, Blend)
+
+class LazyAlgorithm(ABCMeta):
+    """Metaclass of the stand-ins for the deep algorithms (module docstring)."""
+
+    target: tuple[str, str]
+
+    def real(cls) -> type[Recommender]:
+        """The real class (its module imported on first use)."""
+        module, name = cls.target
+        found: type[Recommender] = getattr(importlib.import_module(module), name)
+        return found
+
+    @property
+    def Params(cls) -> type[Any]:  # noqa: N802 - the Recommender attribute it stands in for
+        return cls.real().Params
+
+
+def lazy(name: str, module: str, class_name: str) -> type[Recommender]:
+    """A stand-in for the Recommender subclass `class_name` of `module` named `name`."""
+
+    def new(cls: LazyAlgorithm, *args: Any, **kwargs: Any) -> Recommender:
+        return cls.real()(*args, **kwargs)
+
+    def from_state(
+        cls: Any, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> Recommender:
+        real: type[Recommender] = cls.real()
+        return real.from_state(meta, arrays)
+
+    namespace = {
+        "__module__": __name__,
+        "__doc__": f"Stand-in for {module}.{class_name} (imported on use).",
+        "name": name,
+        "target": (module, class_name),
+        "__new__": new,
+        "from_state": classmethod(from_state),
+    }
+    stand_in: Any = LazyAlgorithm(f"Lazy{class_name}", (Recommender,), namespace)
+    return stand_in  # type: ignore[no-any-return]
+
+
+DEEP_ALGORITHMS: dict[str, type[Recommender]] = {
+    "sequence": lazy("sequence", "recommendations.engine.deep.sequence", "SequenceRecommender"),
+    "ncf": lazy("ncf", "recommendations.engine.deep.ncf", "NeuralCF"),
+    "ranker": lazy("ranker", "recommendations.engine.deep.ranker", "Ranker"),
 }
+
+ALGORITHMS: dict[str, type[Recommender]] = {
+    **{
+        cls.name: cls
+        for cls in (Popularity, RepeatPurchase, ItemKNN, UserKNN, ALS, BPR, EASE, Blend)
+    },
+    **DEEP_ALGORITHMS,
+}
+
+
+def resolve(name: str) -> type[Recommender]:
+    """The real class of algorithm `name` (imports a deep algorithm's module)."""
+    cls: Any = ALGORITHMS[name]
+    return cls.real() if isinstance(cls, LazyAlgorithm) else cls  # type: ignore[no-any-return]
 
 
 def create_recommender(name: str, params: Mapping[str, Any] | None = None) -> Recommender:

@@ -48,6 +48,7 @@ import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ from recommendations.engine.base import (
     batches,
     top_k,
 )
+from recommendations.engine.data import EventLog
 from recommendations.engine.metrics import ranking_metrics
 
 MODEL_KEY = "model.keras"
@@ -107,6 +109,59 @@ def set_seeds(seed: int) -> None:
 def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The numpy generator of one epoch's batches (deterministic in seed and epoch)."""
     return np.random.default_rng([seed, epoch])
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baskets:
+    """The log as orders: ``matrix`` CSR (n_baskets, n_items), row = one order, values 1 / its
+    size (so a row times the item embeddings is their mean); a customer's orders are the
+    consecutive rows ``start[u]:end[u]`` in time order (oldest first)."""
+
+    matrix: sp.csr_matrix
+    start: IntArray
+    end: IntArray
+
+    def items(self, basket: int) -> IntArray:
+        m = self.matrix
+        return np.asarray(m.indices[m.indptr[basket] : m.indptr[basket + 1]], dtype=np.int64)
+
+
+def baskets_of(log: EventLog, n_users: int, n_items: int) -> Baskets:
+    """``Baskets`` of an event log (module docstring: one order = one customer's rows with the
+    same age). Deterministic: orders sorted by (customer, age descending)."""
+    users = np.asarray(log.users, dtype=np.int64)
+    items = np.asarray(log.items, dtype=np.int64)
+    ages = np.asarray(log.age_days, dtype=np.float64)
+    order = np.lexsort((items, -ages, users))
+    users, items, ages = users[order], items[order], ages[order]
+    new = np.ones(len(users), dtype=bool)
+    new[1:] = (users[1:] != users[:-1]) | (ages[1:] != ages[:-1])
+    basket = np.cumsum(new) - 1
+    n_baskets = int(basket[-1]) + 1 if len(basket) else 0
+    matrix = sp.csr_matrix(
+        (np.ones(len(items), dtype=np.float32), (basket, items)), shape=(n_baskets, n_items)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    sizes = np.diff(matrix.indptr).astype(np.float32)
+    matrix.data = (1.0 / np.repeat(sizes, np.diff(matrix.indptr))).astype(np.float32)
+    basket_user = users[new]
+    counts = np.bincount(basket_user, minlength=n_users).astype(np.int64)
+    end = np.cumsum(counts)
+    return Baskets(matrix=matrix, start=end - counts, end=end)
+
+
+def validation_customers(baskets: Baskets, limit: int, seed: int) -> IntArray:
+    """The customers whose last order is held out for validation: a seeded sample of at most
+    `limit` of those with at least two orders, ascending."""
+    eligible = np.flatnonzero(baskets.end - baskets.start >= 2).astype(np.int64)
+    if len(eligible) > limit:
+        rng = np.random.default_rng([seed, 1])
+        eligible = np.sort(rng.choice(eligible, size=limit, replace=False))
+    return eligible
 
 
 # --- the epoch loop ------------------------------------------------------------------------------
