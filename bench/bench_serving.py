@@ -114,9 +114,9 @@ LOAD_SHARE = 0.70
 TARGET_P99_MS = 25.0
 TARGET_SHARE = 0.5
 # gunicorn workers signal they are alive by changing a file's mode after every request (and
-# about once a second when idle); in its default directory, /tmp, that file sits on the disk
-# filesystem here, where the call can block behind the journal for 100 ms and more — long
-# enough to stall a worker and every request queued behind it. In memory (tmpfs) it cannot.
+# about once a second when idle); in its default directory, /tmp, that file may sit on a disk or
+# overlay filesystem where the call can block behind the journal and stall the worker (with
+# every request queued behind it). In memory (tmpfs) it cannot.
 SHM = Path("/dev/shm")
 
 
