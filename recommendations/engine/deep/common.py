@@ -154,14 +154,14 @@ def baskets_of(log: EventLog, n_users: int, n_items: int) -> Baskets:
     return Baskets(matrix=matrix, start=end - counts, end=end)
 
 
-def validation_customers(baskets: Baskets, limit: int, seed: int) -> IntArray:
-    """The customers whose last order is held out for validation: a seeded sample of at most
-    `limit` of those with at least two orders, ascending."""
+def validation_customers(baskets: Baskets, limit: int, share: float, seed: int) -> IntArray:
+    """The customers whose last order is held out for validation: a seeded sample of
+    min(`limit`, ceil(`share` × eligible)) of the eligible customers (at least two orders),
+    ascending. The rest keep their last order as a training target."""
     eligible = np.flatnonzero(baskets.end - baskets.start >= 2).astype(np.int64)
-    if len(eligible) > limit:
-        rng = np.random.default_rng([seed, 1])
-        eligible = np.sort(rng.choice(eligible, size=limit, replace=False))
-    return eligible
+    size = min(limit, int(np.ceil(share * len(eligible))))
+    rng = np.random.default_rng([seed, 1])
+    return np.sort(rng.choice(eligible, size=size, replace=False)).astype(np.int64)
 
 
 # --- the epoch loop ------------------------------------------------------------------------------

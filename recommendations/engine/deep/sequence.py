@@ -26,10 +26,11 @@ masked; uniform sampling needs no log-Q correction), so the cost does not grow w
 catalogue. With ``negatives`` >= the catalogue size the full softmax is used. Item embeddings are
 shared between input and output (SASRec), plus a per-item bias. Adam with ``learning_rate``.
 
-**Validation inside the training data.** The last order of each customer with at least two
-orders (up to ``validation_users`` of them, a seeded sample) is held out: those orders are never
-training targets; early stopping (``patience``) monitors NDCG@10 (all items) of the encoding of
-the earlier orders against the held-out order's items, and the best epoch's weights are kept.
+**Validation inside the training data.** The last order of a seeded sample of the customers with
+at least two orders (``validation_share`` of them, at most ``validation_users``) is held out:
+those orders are never training targets; early stopping (``patience``) monitors NDCG@10 (all
+items) of the encoding of the earlier orders against the held-out order's items, and the best
+epoch's weights are kept.
 The period passed to an outside evaluation is never seen.
 
 **Scores** for customer u = encoding of u's full training sequence (latest ``max_len`` orders,
@@ -79,8 +80,8 @@ class SequenceParams:
     (the latest); blocks / heads: Transformer blocks and attention heads (sasrec); dropout;
     negatives: uniform negatives per batch of the sampled softmax; batch_size: customers per
     batch; learning_rate: Adam's; epochs: at most; patience: epochs without a better validation
-    NDCG@10 before stopping; validation_users: customers whose last order is held out for
-    validation; seed."""
+    NDCG@10 before stopping; validation_users / validation_share: how many customers' last
+    order is held out for validation (at most that many, that share); seed."""
 
     encoder: str = "sasrec"
     dim: int = 64
@@ -93,7 +94,8 @@ class SequenceParams:
     learning_rate: float = 0.001
     epochs: int = 60
     patience: int = 5
-    validation_users: int = 2000
+    validation_users: int = 1000
+    validation_share: float = 0.2
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -266,7 +268,7 @@ def encode_windows(
     for begin in range(0, len(slots), _INFERENCE_BATCH):
         part = slots[begin : begin + _INFERENCE_BATCH]
         hidden = net.encode_sparse(sparse_batch(baskets, part), tf.constant(part >= 0))
-        result[begin : begin + len(part)] = np.asarray(hidden[:, -1, :], dtype=np.float32)
+        result[begin : begin + len(part)] = hidden[:, -1, :].numpy()
     result[slots[:, -1] < 0] = 0.0
     return result
 
@@ -299,7 +301,7 @@ class SequenceRecommender(KerasRecommender):
         set_seeds(p.seed)
         baskets = baskets_of(log, self.n_users, self.n_items)
 
-        val_users = validation_customers(baskets, p.validation_users, p.seed)
+        val_users = validation_customers(baskets, p.validation_users, p.validation_share, p.seed)
         target_end = baskets.end.copy()
         target_end[val_users] -= 1  # the held-out order is never a training target
         val_slots = windows(baskets.start[val_users], baskets.end[val_users] - 1, p.max_len)
