@@ -210,10 +210,13 @@ class TrainingData:
     def context(self) -> dict[str, Any]:
         """Keyword arguments for ``Recommender.fit``: ``{"log": EventLog}``, plus
         ``customer_features`` / ``product_features`` when attributes are given: the attributes
-        aligned to the matrix (indexed by row / column index 0..n-1; missing ids get NaN)."""
+        aligned to the matrix (indexed by row / column index 0..n-1; missing ids get NaN); the
+        customer features also carry ``log_rfm`` of the training log (as of ``now``, so never
+        the held-out period)."""
         context: dict[str, Any] = {"log": self.log}
         if self.customer_attributes is not None:
-            context["customer_features"] = _aligned(self.customer_attributes, self.customers)
+            features = _aligned(self.customer_attributes, self.customers)
+            context["customer_features"] = features.join(log_rfm(self.log, self.shape[0]))
         if self.product_attributes is not None:
             context["product_features"] = _aligned(self.product_attributes, self.products)
         return context
@@ -225,6 +228,24 @@ class TrainingData:
     def product_indices(self, ids: Sequence[int] | IntArray) -> IntArray:
         """Column index of each product id; -1 for products outside the training catalogue."""
         return _positions(self.products, np.asarray(ids, dtype=np.int64))
+
+
+def log_rfm(log: EventLog, n_users: int) -> pd.DataFrame:
+    """Recency, frequency and monetary figures of each row's customer from the log alone:
+    ``recency_days`` (days from the last purchase to ``now``; NaN without any), ``orders``
+    (distinct purchase times) and ``units`` (units bought), indexed 0..n_users-1."""
+    frame = pd.DataFrame({"user": log.users, "age": log.age_days, "units": log.units})
+    grouped = frame.groupby("user")
+    figures = pd.DataFrame(
+        {
+            "recency_days": grouped["age"].min(),
+            "orders": grouped["age"].nunique(),
+            "units": grouped["units"].sum(),
+        }
+    )
+    figures = figures.reindex(pd.RangeIndex(n_users))
+    figures[["orders", "units"]] = figures[["orders", "units"]].fillna(0)
+    return figures
 
 
 def _aligned(attributes: pd.DataFrame, ids: IntArray) -> pd.DataFrame:

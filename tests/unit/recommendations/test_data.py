@@ -123,8 +123,13 @@ def test_static_attributes_reach_fit_aligned_to_rows_and_columns():
     context = data.context()
     assert context["log"] is data.log
     # rows are customers 7, 9; columns products 20, 30 (20 has no attributes: NaN)
-    assert context["customer_features"]["country"].tolist() == ["United Kingdom", "France"]
-    assert context["customer_features"].index.tolist() == [0, 1]
+    customers = context["customer_features"]
+    assert customers["country"].tolist() == ["United Kingdom", "France"]
+    assert customers.index.tolist() == [0, 1]
+    # figures from the training log as of `now`: 7 bought on 2011-01-01 (2 units), 9 on 01-06
+    assert customers["recency_days"].tolist() == [20.0, 15.0]
+    assert customers["orders"].tolist() == [1, 1]
+    assert customers["units"].tolist() == [2, 3]
     features = context["product_features"]
     assert features["category"].isna().tolist() == [True, False]
     assert features.loc[1, "category"] == "Candles" and features.loc[1, "price"] == 2.5
