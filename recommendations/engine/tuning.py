@@ -169,6 +169,24 @@ DEFAULT_SPACES: dict[str, SearchSpace] = {
 }
 
 
+# The deep models (issue 7), NOT in DEFAULT_SPACES: TensorFlow fits take minutes each, and the
+# nightly CF training must not get slower. Pass them explicitly (``spaces=DEEP_SPACES`` or a
+# mix); the matrix weighting is irrelevant to them ("sequence" reads the log's orders, "ncf"
+# binarises). Sized for the demo data: each fit is about 1 (sequence) to 4 (ncf) minutes on two
+# cores, so the budgets stop the search after a few trials on bigger data.
+DEEP_SPACES: dict[str, SearchSpace] = {
+    "sequence": SearchSpace(
+        "sequence",
+        {"encoder": ["sasrec", "gru"], "learning_rate": [0.002, 0.005]},
+        max_trials=4,
+        budget_seconds=600.0,
+    ),
+    "ncf": SearchSpace(
+        "ncf", {"dim": [32, 64], "negatives": [4, 8]}, max_trials=2, budget_seconds=600.0
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Trial:
     """One configuration tried on the validation split: its weighting (None for log-based

@@ -57,7 +57,13 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import tensorflow as tf
 
-from recommendations.engine.base import Float32Array, IntArray, ProgressCallback
+from recommendations.engine.base import (
+    Float32Array,
+    IntArray,
+    ProgressCallback,
+    sparse_from_state,
+    sparse_state,
+)
 from recommendations.engine.data import EventLog
 from recommendations.engine.deep.common import (
     Baskets,
@@ -76,14 +82,16 @@ _INFERENCE_BATCH = 512
 
 @dataclass(frozen=True)
 class SequenceParams:
-    """encoder: "sasrec" or "gru"; dim: embedding and hidden size; max_len: orders per sequence
-    (the latest); blocks / heads: Transformer blocks and attention heads (sasrec); dropout;
-    negatives: uniform negatives per batch of the sampled softmax; batch_size: customers per
-    batch; learning_rate: Adam's; epochs: at most; patience: epochs without a better validation
-    NDCG@10 before stopping; validation_users / validation_share: how many customers' last
-    order is held out for validation (at most that many, that share); seed."""
+    """encoder: "sasrec" or "gru"; repeat: add the learned repeat term (module docstring);
+    dim: embedding and hidden size; max_len: orders per sequence (the latest); blocks / heads:
+    Transformer blocks and attention heads (sasrec); dropout; negatives: uniform negatives per
+    batch of the sampled softmax; batch_size: customers per batch; learning_rate: Adam's;
+    epochs: at most; patience: epochs without a better validation NDCG@10 before stopping;
+    validation_users / validation_share: how many customers' last order is held out for
+    validation (at most that many, that share); seed."""
 
     encoder: str = "sasrec"
+    repeat: bool = True
     dim: int = 64
     max_len: int = 50
     blocks: int = 2
@@ -91,9 +99,9 @@ class SequenceParams:
     dropout: float = 0.2
     negatives: int = 1000
     batch_size: int = 128
-    learning_rate: float = 0.001
-    epochs: int = 60
-    patience: int = 5
+    learning_rate: float = 0.005
+    epochs: int = 80
+    patience: int = 8
     validation_users: int = 1000
     validation_share: float = 0.2
     seed: int = 0
@@ -124,6 +132,47 @@ def windows(start: IntArray, end: IntArray, max_len: int) -> npt.NDArray[np.int6
         if length > 0:
             result[row, max_len - length :] = np.arange(end[row] - length, end[row])
     return result
+
+
+REPEAT_FEATURES = ("in_last_order", "decayed_orders", "log_orders")
+REPEAT_DECAY = 0.7
+
+
+def history_features(
+    baskets: Baskets, slots: npt.NDArray[np.int64], rows: IntArray, cols: IntArray
+) -> list[sp.csr_matrix]:
+    """The repeat features (``REPEAT_FEATURES``) at positions (rows[j], cols[j]) of `slots`
+    (b, L): for each item, over the orders of ``slots[row, :col + 1]``, whether it is in the
+    order at col, the sum of REPEAT_DECAY ** (col - step) over the orders containing it, and
+    log(1 + the number of those orders). CSR float32 (len(rows), n_items) each."""
+    length = slots.shape[1]
+    history = slots[rows]
+    seen = (np.arange(length)[None, :] <= cols[:, None]) & (history >= 0)
+    position, step = np.nonzero(seen)
+    basket = history[position, step]
+    distance = (cols[position] - step).astype(np.float64)
+    shape = (len(rows), baskets.matrix.shape[0])
+    binary = sp.csr_matrix(baskets.matrix, copy=True)
+    binary.data[:] = 1.0
+    result = []
+    for weights in ((distance == 0).astype(np.float64), REPEAT_DECAY**distance, None):
+        values = np.ones(len(basket)) if weights is None else weights
+        mixer = sp.csr_matrix((values, (position, basket)), shape=shape)
+        feature = sp.csr_matrix(mixer @ binary, dtype=np.float32)
+        if weights is None:
+            feature.data = np.log1p(feature.data)
+        feature.eliminate_zeros()
+        result.append(feature)
+    return result
+
+
+def sparse_tensor(matrix: sp.csr_matrix) -> tf.SparseTensor:
+    """A CSR matrix as a SparseTensor (row-major order)."""
+    ordered = sp.csr_matrix(matrix)
+    ordered.sort_indices()
+    coo = ordered.tocoo()
+    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64).reshape(-1, 2)
+    return tf.SparseTensor(indices, coo.data.astype(np.float32), dense_shape=matrix.shape)
 
 
 def sparse_batch(baskets: Baskets, slots: npt.NDArray[np.int64]) -> tf.SparseTensor:
@@ -162,9 +211,12 @@ class SequenceEncoder(keras.Model):  # type: ignore[misc]
         blocks: int = 2,
         heads: int = 2,
         dropout: float = 0.2,
+        repeat: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.repeat = repeat
+        self.item_repeat = keras.layers.Embedding(n_items, 1, embeddings_initializer="zeros")
         self.n_items, self.dim, self.max_len = n_items, dim, max_len
         self.encoder, self.blocks, self.heads, self.dropout_rate = encoder, blocks, heads, dropout
         init = keras.initializers.RandomNormal(stddev=0.05)
@@ -197,6 +249,13 @@ class SequenceEncoder(keras.Model):  # type: ignore[misc]
         shape = (None, self.max_len, self.dim)
         self.item_embedding.build((None,))
         self.item_bias.build((None,))
+        self.item_repeat.build((None,))
+        self.repeat_weights = self.add_weight(
+            shape=(len(REPEAT_FEATURES),),
+            initializer=keras.initializers.Constant(0.5),
+            name="repeat_weights",
+            trainable=self.repeat,
+        )
         self.position.build((None,))
         for index in range(len(self.attention)):
             self.attention[index].build(shape, shape)
@@ -219,6 +278,7 @@ class SequenceEncoder(keras.Model):  # type: ignore[misc]
             blocks=self.blocks,
             heads=self.heads,
             dropout=self.dropout_rate,
+            repeat=self.repeat,
         )
         return config
 
@@ -258,6 +318,23 @@ class SequenceEncoder(keras.Model):  # type: ignore[misc]
         bias = np.asarray(self.item_bias.embeddings.numpy(), dtype=np.float32)[:, 0]
         return vectors, bias
 
+    def repeat_arrays(self) -> tuple[Float32Array, Float32Array]:
+        """float32 weights of the repeat features (``REPEAT_FEATURES``) and the per-item
+        weight added to the last one (zeros when ``repeat`` is off)."""
+        if not self.repeat:
+            return np.zeros(len(REPEAT_FEATURES), np.float32), np.zeros(self.n_items, np.float32)
+        weights = np.asarray(self.repeat_weights.numpy(), dtype=np.float32)
+        per_item = np.asarray(self.item_repeat.embeddings.numpy(), dtype=np.float32)[:, 0]
+        return weights, per_item
+
+    def repeat_logits(self, features: list[Any]) -> Any:
+        """The repeat term (positions, n_items) from the SparseTensor features."""
+        total = tf.zeros(features[0].dense_shape, dtype=tf.float32)
+        for index, feature in enumerate(features):
+            total += self.repeat_weights[index] * tf.sparse.to_dense(feature)
+        last = tf.sparse.to_dense(features[-1])
+        return total + last * self.item_repeat.embeddings[:, 0][None, :]
+
 
 def encode_windows(
     net: SequenceEncoder, baskets: Baskets, slots: npt.NDArray[np.int64]
@@ -287,6 +364,8 @@ class SequenceRecommender(KerasRecommender):
         self.user_vectors: Float32Array = np.zeros((0, 0), dtype=np.float32)
         self.item_vectors: Float32Array = np.zeros((0, 0), dtype=np.float32)
         self.item_bias: Float32Array = np.zeros(0, dtype=np.float32)
+        # The repeat term of every customer at the end of training (CSR (n_users, n_items)).
+        self.repeat_term: sp.csr_matrix = sp.csr_matrix((0, 0), dtype=np.float32)
 
     def _fit(
         self,
@@ -317,7 +396,7 @@ class SequenceRecommender(KerasRecommender):
             raise ValueError("the sequence model needs customers with at least two orders")
 
         net = SequenceEncoder(
-            self.n_items, p.dim, p.max_len, p.encoder, p.blocks, p.heads, p.dropout
+            self.n_items, p.dim, p.max_len, p.encoder, p.blocks, p.heads, p.dropout, p.repeat
         )
         net.build()
         optimizer = keras.optimizers.Adam(learning_rate=p.learning_rate)
@@ -344,11 +423,14 @@ class SequenceRecommender(KerasRecommender):
                     if full_softmax
                     else epoch_random.integers(0, self.n_items, size=p.negatives)
                 )
+                at_row, at_col = np.nonzero(chosen[rows] >= 0)  # row-major, as boolean_mask
+                features = history_features(baskets, slots, at_row, at_col)
                 loss = step(
                     sparse_batch(baskets, slots),
                     tf.constant(slots >= 0),
                     tf.constant(chosen[rows]),
                     tf.constant(negatives),
+                    *(sparse_tensor(feature) for feature in features),
                 )
                 losses.append(float(loss))
                 weights.append(int((chosen[rows] >= 0).sum()))
@@ -359,9 +441,11 @@ class SequenceRecommender(KerasRecommender):
                 return {"val_ndcg": 0.0, "val_recall": 0.0}
             vectors = encode_windows(net, baskets, val_slots)
             items, bias = net.item_arrays()
+            repeat = self._repeat_term(net, baskets, val_slots)
 
             def score(rows: IntArray) -> Float32Array:
-                return np.asarray(vectors[rows] @ items.T + bias[None, :], dtype=np.float32)
+                dense = vectors[rows] @ items.T + bias[None, :] + repeat[rows].toarray()
+                return np.asarray(dense, dtype=np.float32)
 
             return validation_metrics(
                 score, np.arange(len(val_users)), val_truth, tiebreak=self._ranks
@@ -379,26 +463,46 @@ class SequenceRecommender(KerasRecommender):
         all_slots = windows(baskets.start, baskets.end, p.max_len)
         self.user_vectors = encode_windows(net, baskets, all_slots)
         self.item_vectors, self.item_bias = net.item_arrays()
+        self.repeat_term = self._repeat_term(net, baskets, all_slots)
         self._model = net
         self._model_bytes = None
 
-    def _scores(self, users: IntArray) -> Float32Array:
-        return np.asarray(
-            self.user_vectors[users] @ self.item_vectors.T + self.item_bias[None, :],
-            dtype=np.float32,
+    def _repeat_term(
+        self, net: SequenceEncoder, baskets: Baskets, slots: npt.NDArray[np.int64]
+    ) -> sp.csr_matrix:
+        """CSR float32 (len(slots), n_items): the repeat term after each window's last order."""
+        if not self.params.repeat:
+            return sp.csr_matrix((len(slots), self.n_items), dtype=np.float32)
+        rows = np.arange(len(slots), dtype=np.int64)
+        cols = np.full(len(slots), slots.shape[1] - 1, dtype=np.int64)
+        features = history_features(baskets, slots, rows, cols)
+        weights, per_item = net.repeat_arrays()
+        total = sum(
+            (weight * feature for weight, feature in zip(weights, features, strict=True)),
+            start=sp.csr_matrix((len(slots), self.n_items), dtype=np.float32),
         )
+        total = total + features[-1] @ sp.diags(per_item)
+        return sp.csr_matrix(total, dtype=np.float32)
+
+    def _scores(self, users: IntArray) -> Float32Array:
+        dense = self.user_vectors[users] @ self.item_vectors.T + self.item_bias[None, :]
+        if self.repeat_term.nnz:
+            dense = dense + self.repeat_term[users].toarray()
+        return np.asarray(dense, dtype=np.float32)
 
     def _model_state(self) -> dict[str, np.ndarray]:
         return {
             "user_vectors": self.user_vectors,
             "item_vectors": self.item_vectors,
             "item_bias": self.item_bias,
+            **sparse_state("repeat_term", self.repeat_term),
         }
 
     def _restore_model_state(self, state: Mapping[str, np.ndarray]) -> None:
         self.user_vectors = np.asarray(state["user_vectors"], dtype=np.float32)
         self.item_vectors = np.asarray(state["item_vectors"], dtype=np.float32)
         self.item_bias = np.asarray(state["item_bias"], dtype=np.float32)
+        self.repeat_term = sparse_from_state("repeat_term", state)
 
     def encode(self, log: EventLog, users: IntArray) -> Float32Array:
         """float32 (len(users), dim): encodings of these customers' orders in `log` with the
@@ -423,12 +527,14 @@ def _train_step(net: SequenceEncoder, optimizer: Any, full_softmax: bool) -> Any
             tf.TensorSpec(shape=[None, net.max_len], dtype=tf.bool),
             tf.TensorSpec(shape=[None, net.max_len], dtype=tf.int64),
             tf.TensorSpec(shape=[None], dtype=tf.int64),
+            *[tf.SparseTensorSpec(shape=[None, net.n_items], dtype=tf.float32)] * 3,
         ]
     )
-    def step(sparse: Any, valid: Any, targets: Any, negatives: Any) -> Any:
+    def step(sparse: Any, valid: Any, targets: Any, negatives: Any, *features: Any) -> Any:
         with tf.GradientTape() as tape:
             hidden = net.encode_sparse(sparse, valid, training=True)
-            loss = sampled_softmax_loss(net, hidden, targets, negatives, full_softmax)
+            repeat = net.repeat_logits(list(features)) if net.repeat else None
+            loss = sampled_softmax_loss(net, hidden, targets, negatives, full_softmax, repeat)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss
@@ -437,9 +543,15 @@ def _train_step(net: SequenceEncoder, optimizer: Any, full_softmax: bool) -> Any
 
 
 def sampled_softmax_loss(
-    net: SequenceEncoder, hidden: Any, targets: Any, negatives: Any, full_softmax: bool
+    net: SequenceEncoder,
+    hidden: Any,
+    targets: Any,
+    negatives: Any,
+    full_softmax: bool,
+    repeat: Any = None,
 ) -> Any:
-    """Mean cross-entropy of each step's target against the negatives (module docstring)."""
+    """Mean cross-entropy of each step's target against the negatives (module docstring);
+    repeat: the repeat term (steps with a target, n_items) or None."""
     has_target = targets >= 0
     h = tf.boolean_mask(hidden, has_target)
     target = tf.boolean_mask(targets, has_target)
@@ -447,11 +559,17 @@ def sampled_softmax_loss(
     bias = net.item_bias.embeddings[:, 0]
     if full_softmax:
         logits = tf.matmul(h, table, transpose_b=True) + bias[None, :]
+        if repeat is not None:
+            logits = logits + repeat
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits)
         return tf.reduce_mean(losses)
     positive = tf.reduce_sum(h * tf.gather(table, target), axis=1) + tf.gather(bias, target)
     negative = tf.matmul(h, tf.gather(table, negatives), transpose_b=True)
     negative = negative + tf.gather(bias, negatives)[None, :]
+    if repeat is not None:
+        rows = tf.range(tf.shape(target, out_type=tf.int64)[0], dtype=tf.int64)
+        positive = positive + tf.gather_nd(repeat, tf.stack([rows, target], axis=1))
+        negative = negative + tf.gather(repeat, negatives, axis=1)
     clash = tf.equal(negatives[None, :], target[:, None])
     negative = tf.where(clash, tf.constant(-1e9, dtype=negative.dtype), negative)
     logits = tf.concat([positive[:, None], negative], axis=1)

@@ -82,14 +82,30 @@ def test_a_training_step_lowers_the_loss() -> None:
     negatives = np.arange(2, 12, dtype=np.int64)  # the sampled path (fewer than the catalogue)
     step = sq._train_step(net, optimizer, full_softmax=False)
     batch = (sq.sparse_batch(baskets, slots), tf.constant(slots >= 0), tf.constant(targets))
+    at_row, at_col = np.nonzero(targets >= 0)
+    features = [sq.sparse_tensor(f) for f in sq.history_features(baskets, slots, at_row, at_col)]
+    assert features[0].dense_shape[0] == len(at_row)
 
     def loss() -> float:
         hidden = net.encode_sparse(batch[0], batch[1])
-        return float(sq.sampled_softmax_loss(net, hidden, batch[2], negatives, False))
+        repeat = net.repeat_logits(features)
+        return float(sq.sampled_softmax_loss(net, hidden, batch[2], negatives, False, repeat))
 
     before = loss()
-    step(*batch, tf.constant(negatives))
+    step(*batch, tf.constant(negatives), *features)
     assert loss() < before
+
+
+def test_repeat_features_of_a_history() -> None:
+    # Customer 0: orders (oldest first) {1, 2}, {0}, {1}.
+    log = log_from([(0, 1, 9.0), (0, 2, 9.0), (0, 0, 5.0), (0, 1, 1.0)])
+    baskets = baskets_of(log, 1, 3)
+    slots = sq.windows(baskets.start, baskets.end, 4)  # [[-1, 0, 1, 2]]
+    last, decayed, counts = sq.history_features(baskets, slots, np.array([0, 0]), np.array([2, 3]))
+    assert last.toarray().tolist() == [[1, 0, 0], [0, 1, 0]]
+    d = sq.REPEAT_DECAY
+    assert np.allclose(decayed.toarray(), [[d**0, d, d], [d, 1 + d**2, d**2]])
+    assert np.allclose(np.expm1(counts.toarray()), [[1, 1, 1], [1, 2, 1]])
 
 
 def test_learns_the_planted_order_that_popularity_misses() -> None:
