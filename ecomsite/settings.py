@@ -246,6 +246,10 @@ RECOMMENDER_VALIDATION_DAYS = env_int("RECOMMENDER_VALIDATION_DAYS", 42)
 RECOMMENDER_ALGORITHMS = env_list("RECOMMENDER_ALGORITHMS")
 RECOMMENDER_MAX_TRIALS = env_optional_int("RECOMMENDER_MAX_TRIALS")
 RECOMMENDER_BUDGET_SECONDS = env_float("RECOMMENDER_BUDGET_SECONDS", 120.0)
+# Deep-model rounds (Keras: sequence model, neural CF, learned ranker; weekly and "Train deep
+# models"): the algorithms (empty: all of tuning.py DEEP_SPACES) and their search budget each.
+RECOMMENDER_DEEP_ALGORITHMS = env_list("RECOMMENDER_DEEP_ALGORITHMS")
+RECOMMENDER_DEEP_BUDGET_SECONDS = env_float("RECOMMENDER_DEEP_BUDGET_SECONDS", 900.0)
 # Precomputed recommendations per customer (and the length of every fallback list).
 RECOMMENDATIONS_TOP_N = env_int("RECOMMENDATIONS_TOP_N", 50)
 # Model files are kept for the newest this many training rounds (about 70 MB a round on the demo

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -334,9 +334,18 @@ class TrainingRunApi(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[TrainingRun]:
         return selectors.training_runs()
 
-    @extend_schema(request=None, responses={202: TrainingRunSerializer})
+    @extend_schema(
+        request=inline_serializer(
+            "TrainingRunStart", {"deep": serializers.BooleanField(default=False)}
+        ),
+        responses={202: TrainingRunSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        run = training_run_start(created_by=request.user)  # type: ignore[arg-type]
+        """Start a round: the nightly CF family, or ``{"deep": true}`` the deep models."""
+        deep = request.data.get("deep", False) if hasattr(request.data, "get") else False
+        if not isinstance(deep, bool):
+            raise ValidationError({"deep": ["Must be true or false."]})
+        run = training_run_start(created_by=request.user, deep=deep)  # type: ignore[arg-type]
         data = TrainingRunSerializer(run, context={"request": request}).data
         location = reverse("api:training-run-detail", args=[run.pk], request=request)
         return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})

@@ -251,17 +251,20 @@ class ModelRollbackView(RoleRequiredMixin, View):
 
 class TrainingRunStartView(RoleRequiredMixin, View):
     """POST: "retrain now" (admins): a training round on the newest cleaned data, run by a worker
-    while the Models page follows its progress."""
+    while the Models page follows its progress; with ``deep=1`` "Train deep models" (the Keras
+    sequence model, neural CF and ranker)."""
 
     required_role = Role.ADMIN
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        deep = request.POST.get("deep") == "1"
         try:
-            run = training_run_start(created_by=request.user)  # type: ignore[arg-type]
+            run = training_run_start(created_by=request.user, deep=deep)  # type: ignore[arg-type]
         except DomainError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Training #{run.pk} started; this page follows it.")
+            kind = "Deep-model training" if deep else "Training"
+            messages.success(request, f"{kind} #{run.pk} started; this page follows it.")
         return redirect("model-list")
 
 

@@ -79,7 +79,7 @@ CF_ALGORITHMS = ("item_knn", "user_knn", "als", "bpr", "ease")
 BLEND = "blend"
 BLEND_TREND = "blend+trend"
 # Algorithms whose scores come from the event log, not from the weighted matrix.
-LOG_BASED = frozenset({"popularity", "repeat"})
+LOG_BASED = frozenset({"popularity", "repeat", "ranker"})
 
 
 @dataclass(frozen=True)
@@ -184,6 +184,9 @@ DEEP_SPACES: dict[str, SearchSpace] = {
     "ncf": SearchSpace(
         "ncf", {"dim": [32, 64], "negatives": [4, 8]}, max_trials=2, budget_seconds=600.0
     ),
+    # One configuration: the ranker tunes itself inside fit (early stopping on its own label
+    # windows) and each fit also fits its candidate generators, the sequence model included.
+    "ranker": SearchSpace("ranker", {}, budget_seconds=900.0),
 }
 
 
@@ -413,9 +416,13 @@ def run_experiment(
     blend_step: float = 0.1,
     seed: int = 0,
     on_progress: ProgressCallback | None = None,
+    customer_attributes: pd.DataFrame | None = None,
+    product_attributes: pd.DataFrame | None = None,
 ) -> ExperimentResult:
     """Tune on validation, refit, test (module docstring). `interactions` is the interaction
-    frame; dates are UTC; `validation_days` is the length of the validation period in days."""
+    frame; dates are UTC; `validation_days` is the length of the validation period in days;
+    customer/product attributes: static side information by id for the models that use it
+    (``data.TrainingData``)."""
     started = time.monotonic()
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
@@ -429,9 +436,19 @@ def run_experiment(
     validation_start = test_start - pd.Timedelta(days=validation_days)
     split = temporal_split(interactions, test_start, end=end)
     inner = temporal_split(split.train, validation_start)
-    train_inner = training_data(inner.train, now=validation_start)
+    train_inner = training_data(
+        inner.train,
+        now=validation_start,
+        customer_attributes=customer_attributes,
+        product_attributes=product_attributes,
+    )
     holdout_inner = holdout(inner, train_inner)
-    train_full = training_data(split.train, now=test_start)
+    train_full = training_data(
+        split.train,
+        now=test_start,
+        customer_attributes=customer_attributes,
+        product_attributes=product_attributes,
+    )
     holdout_full = holdout(split, train_full)
     if len(holdout_inner.users) == 0:
         raise ValueError("the validation period has no customers to evaluate")

@@ -38,7 +38,7 @@ import time
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 from django.conf import settings
@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from ecomsite.engine import clean_columns as cc
 from ecomsite.exceptions import DomainError, ValidationFailed
-from ecomsite.models import CleaningRun, RunStatus
+from ecomsite.models import CleaningRun, Customer, Product, RunStatus
 from ecomsite.services.artifacts import artifact_dir
 from ecomsite.services.runs import ProgressReporter, run_claim, run_fail, run_succeed
 from recommendations.engine.base import Recommender
@@ -63,6 +63,7 @@ from recommendations.engine.evaluate import evaluate
 from recommendations.engine.metrics import RankingMetrics
 from recommendations.engine.registry import ALGORITHMS, create_recommender, fit_recommender
 from recommendations.engine.tuning import (
+    DEEP_SPACES,
     DEFAULT_SPACES,
     ExperimentResult,
     SearchSpace,
@@ -92,14 +93,27 @@ class TrainingBusy(DomainError):
     status_code = 409
 
 
-def training_params_default() -> dict[str, Any]:
-    """The round's settings (stored on the run, so a round is reproducible from its row)."""
+# Every algorithm a round can train: the CF family (nightly) and the deep models (weekly).
+SPACES: dict[str, SearchSpace] = {**DEFAULT_SPACES, **DEEP_SPACES}
+
+
+def training_params_default(*, deep: bool = False) -> dict[str, Any]:
+    """The round's settings (stored on the run, so a round is reproducible from its row). A deep
+    round trains the Keras models (RECOMMENDER_DEEP_ALGORITHMS, default every DEEP_SPACES
+    entry) with their own time budget; the promotion rule is the same."""
+    if deep:
+        algorithms = list(settings.RECOMMENDER_DEEP_ALGORITHMS) or list(DEEP_SPACES)
+        budget = float(settings.RECOMMENDER_DEEP_BUDGET_SECONDS)
+    else:
+        algorithms = list(settings.RECOMMENDER_ALGORITHMS) or list(DEFAULT_SPACES)
+        budget = float(settings.RECOMMENDER_BUDGET_SECONDS)
     return {
         "holdout_days": int(settings.RECOMMENDER_HOLDOUT_DAYS),
         "validation_days": int(settings.RECOMMENDER_VALIDATION_DAYS),
-        "algorithms": list(settings.RECOMMENDER_ALGORITHMS) or list(DEFAULT_SPACES),
+        "algorithms": algorithms,
+        "deep": deep,
         "max_trials": settings.RECOMMENDER_MAX_TRIALS,
-        "budget_seconds": float(settings.RECOMMENDER_BUDGET_SECONDS),
+        "budget_seconds": budget,
         "k": K,
         "objective": OBJECTIVE,
         "seed": 0,
@@ -112,11 +126,13 @@ def training_run_create(
     *,
     params: Mapping[str, Any] | None = None,
 ) -> TrainingRun:
-    """A pending training round on a cleaning run; `params` override training_params_default."""
-    merged = {**training_params_default(), **dict(params or {})}
-    unknown = [name for name in merged["algorithms"] if name not in DEFAULT_SPACES]
+    """A pending training round on a cleaning run; `params` override training_params_default
+    (``{"deep": True}`` starts from the deep round's defaults)."""
+    deep = bool((params or {}).get("deep", False))
+    merged = {**training_params_default(deep=deep), **dict(params or {})}
+    unknown = [name for name in merged["algorithms"] if name not in SPACES]
     if unknown:
-        raise ValidationFailed(f"Unknown algorithms {unknown}; choose from {list(DEFAULT_SPACES)}.")
+        raise ValidationFailed(f"Unknown algorithms {unknown}; choose from {list(SPACES)}.")
     return TrainingRun.objects.create(
         cleaning_run=cleaning_run, created_by=created_by, params=merged
     )
@@ -142,20 +158,25 @@ def cleaning_run_newest() -> CleaningRun | None:
 
 
 def training_run_start(
-    *, created_by: User | None = None, cleaning_run: CleaningRun | None = None
+    *,
+    created_by: User | None = None,
+    cleaning_run: CleaningRun | None = None,
+    deep: bool = False,
 ) -> TrainingRun:
-    """ "Retrain now": a round on the newest cleaning run, queued for a worker after the
-    transaction commits. TrainingBusy while another round is in progress."""
+    """ "Retrain now" (or "Train deep models" with `deep`): a round on the newest cleaning run,
+    queued for a worker after the transaction commits. TrainingBusy while another round is in
+    progress (one at a time: they share the workers' CPUs and the promotion)."""
     busy = training_in_progress()
     if busy is not None:
         raise TrainingBusy(f"Training #{busy.pk} is still {busy.status}; wait for it to finish.")
     cleaning = cleaning_run or cleaning_run_newest()
     if cleaning is None:
         raise ValidationFailed("No cleaned data yet: run the pipeline first.")
-    run = training_run_create(cleaning, created_by)
-    from recommendations.tasks import training_run_execute_task
+    run = training_run_create(cleaning, created_by, params={"deep": deep})
+    from recommendations.tasks import deep_training_run_execute_task, training_run_execute_task
 
-    training_run_execute_task.delay_on_commit(run.pk)
+    task = deep_training_run_execute_task if deep else training_run_execute_task
+    task.delay_on_commit(run.pk)
     return run
 
 
@@ -265,6 +286,7 @@ def _train(run: TrainingRun, report: ProgressReporter, metrics: dict[str, Any]) 
     def on_progress(done: int, total: int, step: str = "", algorithm: str = "") -> None:
         report(0.02 + 0.6 * done / max(total, 1), f"Tuning: {step} {algorithm} ({done}/{total})")
 
+    attributes = side_attributes() if params.get("deep") else SideAttributes()
     result = run_experiment(
         interactions,
         cutoff=cutoff,
@@ -274,6 +296,7 @@ def _train(run: TrainingRun, report: ProgressReporter, metrics: dict[str, Any]) 
         objective=objective,
         seed=int(params.get("seed", 0)),
         on_progress=on_progress,
+        **attributes,
     )
     metrics.update(
         experiment_seconds=round(result.seconds, 2),
@@ -293,7 +316,7 @@ def _train(run: TrainingRun, report: ProgressReporter, metrics: dict[str, Any]) 
     metrics["model_runs"] = {label: model_run.pk for label, model_run in model_runs.items()}
 
     report(0.65, "Refitting on all data", force=True)
-    full = training_data(interactions)
+    full = training_data(interactions, **attributes)
     fitted = _refit_and_save(rows, model_runs, full, report)
 
     chosen = model_runs[result.promoted]
@@ -320,6 +343,26 @@ def _train(run: TrainingRun, report: ProgressReporter, metrics: dict[str, Any]) 
     return f"Promoted {chosen.algorithm} #{chosen.pk}"
 
 
+class SideAttributes(TypedDict, total=False):
+    customer_attributes: pd.DataFrame
+    product_attributes: pd.DataFrame
+
+
+def side_attributes() -> SideAttributes:
+    """The static side information the deep models may use, by id: each customer's country and
+    each product's category and price (``data.TrainingData``; nothing computed from purchases,
+    so an evaluation's held-out period cannot leak in)."""
+    customers = pd.DataFrame.from_records(
+        list(Customer.objects.values_list("pk", "country")), columns=["id", "country"]
+    ).set_index("id")
+    products = pd.DataFrame.from_records(
+        list(Product.objects.values_list("pk", "category", "price")),
+        columns=["id", "category", "price"],
+    ).set_index("id")
+    products["price"] = pd.to_numeric(products["price"], errors="coerce").astype(float)
+    return {"customer_attributes": customers, "product_attributes": products}
+
+
 def _too_little_history(interactions: pd.DataFrame, cutoff: pd.Timestamp, days: float) -> str:
     """Why the purchases cannot give an honest evaluation ("" when they can): both the held-out
     and the validation period need customers who also bought before them."""
@@ -338,7 +381,7 @@ def search_spaces(params: Mapping[str, Any]) -> list[SearchSpace]:
     spaces = []
     cap = params.get("max_trials")
     for name in params["algorithms"]:
-        space = DEFAULT_SPACES[name]
+        space = SPACES[name]
         trials = space.max_trials
         if cap is not None:
             trials = int(cap) if trials is None else min(trials, int(cap))
@@ -570,7 +613,8 @@ def serving_ndcg_on_split(
     part of this split and scored on its held-out period (as run_experiment scores its rows)."""
     engine, params, weighting = model_spec(serving.algorithm, serving.params)
     split = temporal_split(interactions, cutoff)
-    train = training_data(split.train, now=cutoff)
+    attributes = side_attributes() if engine in DEEP_SPACES else SideAttributes()
+    train = training_data(split.train, now=cutoff, **attributes)
     model, _ = fit_recommender(engine, params, train, weighting=weighting)
     return float(evaluate(model, holdout(split, train), k=k).all_items.ndcg)
 

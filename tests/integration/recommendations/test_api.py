@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from ecomsite.models import Scope
-from recommendations.models import ModelPromotion
+from recommendations.models import ModelPromotion, TrainingRun
 from tests.integration.recommendations.serving_data import build_shop
 
 pytestmark = pytest.mark.django_db
@@ -353,6 +353,27 @@ def test_training_runs_read_with_the_scope_and_start_for_admins(
     assert busy.json() == {
         "detail": f"Training #{body['id']} is still pending; wait for it to finish."
     }
+
+
+def test_an_admin_starts_a_deep_model_round(
+    shop, staff_user, django_capture_on_commit_callbacks, monkeypatch
+):
+    from recommendations import tasks
+
+    sent: list[tuple[str, int]] = []
+    for name in ("training_run_execute_task", "deep_training_run_execute_task"):
+        monkeypatch.setattr(
+            getattr(tasks, name), "delay_on_commit", lambda pk, name=name: sent.append((name, pk))
+        )
+    admin = _session(staff_user)
+    assert admin.post("/api/v1/training-runs/", {"deep": "yes"}, format="json").status_code == 400
+    response = admin.post("/api/v1/training-runs/", {"deep": True}, format="json")
+    assert response.status_code == 202
+    run = TrainingRun.objects.get(pk=response.json()["id"])
+    assert run.params["deep"] is True
+    assert run.params["algorithms"] == ["sequence", "ncf", "ranker"]
+    assert run.params["budget_seconds"] == 900.0
+    assert sent == [("deep_training_run_execute_task", run.pk)]
 
 
 def test_the_schema_documents_the_endpoints(shop, staff_user):

@@ -396,3 +396,56 @@ def test_a_refit_writes_its_epochs_to_the_model_run_while_it_trains(first, monke
         {"epoch": 2, "loss": 2.0, "val_ndcg": pytest.approx(0.2)},
         {"epoch": 3, "loss": 1.0, "val_ndcg": pytest.approx(0.3)},
     ]
+
+
+def test_the_weekly_beat_entry_starts_a_deep_round(first, django_capture_on_commit_callbacks):
+    from django_celery_beat.models import PeriodicTask
+
+    from recommendations.tasks import deep_training_scheduled_task
+
+    entry = PeriodicTask.objects.get(task="recommendations.tasks.deep_training_scheduled_task")
+    assert entry.enabled and entry.crontab.day_of_week == "0" and entry.crontab.hour == "4"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        deep_training_scheduled_task()
+    run = TrainingRun.objects.order_by("-pk").first()
+    assert run.params["deep"] is True and len(callbacks) == 1
+    # while it is pending, the next week's entry skips (one round at a time)
+    deep_training_scheduled_task()
+    assert TrainingRun.objects.filter(params__deep=True).count() == 1
+
+
+def test_a_deep_round_fits_with_the_static_side_attributes(first, monkeypatch):
+    """The deep models get each customer's country and each product's category and price,
+    aligned to the matrix, plus recency/orders/units from the training log."""
+    from recommendations.engine.baselines import Popularity
+    from recommendations.engine.registry import ALGORITHMS
+    from recommendations.engine.tuning import DEEP_SPACES, SearchSpace
+
+    contexts: list[dict] = []
+
+    class Sees(Popularity):
+        name = "sees"
+
+        def _fit(self, train, context, on_progress):
+            contexts.append(dict(context))
+            super()._fit(train, context, on_progress)
+
+    monkeypatch.setitem(ALGORITHMS, "sees", Sees)
+    monkeypatch.setitem(DEEP_SPACES, "sees", SearchSpace("sees", {}))
+    from recommendations.services import training
+
+    monkeypatch.setitem(training.SPACES, "sees", DEEP_SPACES["sees"])
+    run = training_run_create(first.cleaning_run, params={"deep": True, "algorithms": ["sees"]})
+    training_run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    # validation fit, held-out refit, refit on all data (and the serving comparison refits the
+    # serving CF model, which gets no attributes)
+    assert len(contexts) >= 3
+    for context in contexts:
+        customers, products = context["customer_features"], context["product_features"]
+        assert {"country", "recency_days", "orders", "units"} <= set(customers.columns)
+        assert {"category", "price"} <= set(products.columns)
+        assert customers["country"].notna().all() and products["category"].notna().all()
+    last = contexts[-1]
+    assert len(last["customer_features"]) == last["log"].users.max() + 1

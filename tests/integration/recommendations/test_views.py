@@ -316,6 +316,23 @@ def test_promoting_a_failed_run_is_refused(shop, staff_client):
 # -- retrain now --------------------------------------------------------------------------------
 
 
+def test_train_deep_models_is_for_admins(
+    shop, staff_client, viewer_user, django_capture_on_commit_callbacks
+):
+    viewer = Client()
+    viewer.force_login(viewer_user)
+    assert "Train deep models" not in _text(viewer.get("/models/"))
+    assert viewer.post("/models/retrain/", {"deep": "1"}).status_code == 403
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = staff_client.post("/models/retrain/", {"deep": "1"})
+    assert len(callbacks) == 1
+    run = TrainingRun.objects.order_by("-pk").first()
+    assert run.params["deep"] is True and run.params["algorithms"] == ["sequence", "ncf", "ranker"]
+    html = _text(staff_client.get(response["Location"]))
+    assert f"Deep-model training #{run.pk} started; this page follows it." in html
+    assert "Train deep models" in html
+
+
 def test_retrain_now_is_for_admins_and_the_page_follows_the_round(
     shop, staff_client, viewer_user, django_capture_on_commit_callbacks
 ):
