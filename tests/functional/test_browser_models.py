@@ -128,6 +128,25 @@ def test_an_admin_compares_two_runs_promotes_one_and_rolls_back(
     assert page.js_errors == []
 
 
+def test_a_deep_model_runs_training_curves(page, log_in, shop_viewer, shop, charts_drawn):
+    history = [
+        {"epoch": e, "loss": 6.0 - e, "val_ndcg": 0.2 + e / 100, "seconds": 2.0}
+        for e in range(1, 6)
+    ]
+    shop.other.metrics = {**shop.other.metrics, "history": history}
+    shop.other.save(update_fields=["metrics"])
+    log_in(page, shop_viewer)
+    page.goto("/models/")
+    row = page.locator(f'tr[data-run="{shop.other.pk}"]')
+    row.get_by_role("link", name="curves").click()
+    expect(page.locator("h1")).to_have_text(f"Model run #{shop.other.pk}")
+    assert [c["chart"] for c in charts_drawn(page)] == ["curves"]
+    page.get_by_text("Figures per epoch").click()
+    cells = page.locator(f'[data-curves="{shop.other.pk}"] tbody tr').nth(4).locator("th, td")
+    expect(cells).to_have_text(["5", "1.0000", "0.2500"])
+    assert page.js_errors == []
+
+
 def test_a_viewer_sees_no_promote_or_roll_back_buttons(page, log_in, shop_viewer, shop):
     log_in(page, shop_viewer)
     page.goto("/models/")
