@@ -225,16 +225,15 @@ def main() -> int:
         result = run_experiment(
             interactions, cutoff=args.cutoff, validation_days=args.validation_days, seed=args.seed
         )
-        for tuned in result.rows():
+        for cf in result.rows():
             rows.append(
                 {
-                    "label": tuned.label
-                    + (" (promoted)" if tuned.label == result.promoted else ""),
-                    "cells": row_cells(tuned.test),
-                    "fit_seconds": tuned.fit_seconds,
+                    "label": cf.label + (" (promoted)" if cf.label == result.promoted else ""),
+                    "cells": row_cells(cf.test),
+                    "fit_seconds": cf.fit_seconds,
                     "validation_ndcg": None
-                    if tuned.validation is None
-                    else tuned.validation.all_items.ndcg,
+                    if cf.validation is None
+                    else cf.validation.all_items.ndcg,
                 }
             )
         say(f"  done in {result.seconds:.1f} s  [{load_average()}]")

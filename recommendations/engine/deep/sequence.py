@@ -26,23 +26,34 @@ masked; uniform sampling needs no log-Q correction), so the cost does not grow w
 catalogue. With ``negatives`` >= the catalogue size the full softmax is used. Item embeddings are
 shared between input and output (SASRec), plus a per-item bias. Adam with ``learning_rate``.
 
+**Repeat term** (``Params.repeat``, on by default). Most of what retail customers buy next they
+have bought before, and a ``dim``-sized encoding cannot remember dozens of past items, so the
+logit of item i after step t also gets r(t, i) = w · φ(t, i) + ρ_i · φ_3(t, i), where φ are
+``REPEAT_FEATURES`` of the customer's orders up to t (in the window): i in the order at t (0/1),
+Σ ``REPEAT_DECAY`` ** (t - s) over the orders s containing i, and log(1 + number of those
+orders); w (3) and the per-item repeat weight ρ are learned with the rest (the features are
+sparse products computed per batch in numpy). On the demo data this lifts NDCG@10 on all items
+from about 0.25 to 0.37; items never bought get r = 0, so new-item rankings come from the
+encoder alone.
+
 **Validation inside the training data.** The last order of a seeded sample of the customers with
 at least two orders (``validation_share`` of them, at most ``validation_users``) is held out:
 those orders are never training targets; early stopping (``patience``) monitors NDCG@10 (all
 items) of the encoding of the earlier orders against the held-out order's items, and the best
-epoch's weights are kept.
-The period passed to an outside evaluation is never seen.
+epoch's weights are kept. The period passed to an outside evaluation is never seen.
 
-**Scores** for customer u = encoding of u's full training sequence (latest ``max_len`` orders,
-including the validation order) · item embedding + item bias (a logit of the next-order softmax,
-unbounded). A customer without orders gets the item biases. User encodings are computed once at
-the end of ``fit`` in batches and kept with the item embeddings, so ``scores`` is a numpy matrix
-product (and a loaded model scores without TensorFlow).
+**Scores** for customer u = encoding of u's training sequence (latest ``max_len`` orders,
+including the validation order) · item embedding + item bias + the repeat term after u's last
+order (a logit of the next-order softmax, unbounded). A customer without orders gets the item
+biases. User encodings and repeat terms are computed once at the end of ``fit`` in batches and
+kept with the item embeddings, so ``scores`` is numpy (a matrix product plus a sparse matrix)
+and a loaded model scores without TensorFlow.
 
 **History and progress**: ``common.train_epochs`` (``loss``, ``val_ndcg``, ``val_recall``,
 ``seconds`` per epoch). **Saved** (``common.KerasRecommender``): the Keras model (the encoder,
-including the item embeddings), ``user_vectors`` float32 (n_users, dim), ``item_vectors``
-float32 (n_items, dim), ``item_bias`` float32 (n_items,).
+including the item embeddings and repeat weights), ``user_vectors`` float32 (n_users, dim),
+``item_vectors`` float32 (n_items, dim), ``item_bias`` float32 (n_items,), ``repeat_term`` CSR
+float32 (n_users, n_items).
 """
 
 from __future__ import annotations
