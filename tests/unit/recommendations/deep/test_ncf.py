@@ -17,7 +17,7 @@ pytest.importorskip("tensorflow")
 
 from recommendations.engine.deep import ncf  # noqa: E402
 
-FAST = {"dim": 8, "feature_dim": 4, "hidden": (16, 8), "epochs": 15, "patience": 15,
+FAST = {"dim": 8, "feature_dim": 4, "hidden": (16, 8), "epochs": 8, "patience": 8,
         "batch_size": 128, "learning_rate": 0.01}  # fmt: skip
 
 
