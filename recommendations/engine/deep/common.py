@@ -118,11 +118,13 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
 class Baskets:
     """The log as orders: ``matrix`` CSR (n_baskets, n_items), row = one order, values 1 / its
     size (so a row times the item embeddings is their mean); a customer's orders are the
-    consecutive rows ``start[u]:end[u]`` in time order (oldest first)."""
+    consecutive rows ``start[u]:end[u]`` in time order (oldest first); ``age_days[b]``: the age of
+    order b (days before the log's reference time)."""
 
     matrix: sp.csr_matrix
     start: IntArray
     end: IntArray
+    age_days: npt.NDArray[np.float64] | None = None  # per order: days before the log's "now"
 
     def items(self, basket: int) -> IntArray:
         m = self.matrix
@@ -151,7 +153,7 @@ def baskets_of(log: EventLog, n_users: int, n_items: int) -> Baskets:
     basket_user = users[new]
     counts = np.bincount(basket_user, minlength=n_users).astype(np.int64)
     end = np.cumsum(counts)
-    return Baskets(matrix=matrix, start=end - counts, end=end)
+    return Baskets(matrix=matrix, start=end - counts, end=end, age_days=ages[new])
 
 
 def validation_customers(baskets: Baskets, limit: int, share: float, seed: int) -> IntArray:

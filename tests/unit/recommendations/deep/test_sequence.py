@@ -101,11 +101,18 @@ def test_repeat_features_of_a_history() -> None:
     log = log_from([(0, 1, 9.0), (0, 2, 9.0), (0, 0, 5.0), (0, 1, 1.0)])
     baskets = baskets_of(log, 1, 3)
     slots = sq.windows(baskets.start, baskets.end, 4)  # [[-1, 0, 1, 2]]
-    last, decayed, counts = sq.history_features(baskets, slots, np.array([0, 0]), np.array([2, 3]))
-    assert last.toarray().tolist() == [[1, 0, 0], [0, 1, 0]]
+    rows, cols = np.array([0, 0]), np.array([2, 3])
+    # predicting the order at age 1 from col 2; "now" (age 0) from col 3
+    features = sq.history_features(baskets, slots, rows, cols, np.array([1.0, 0.0]))
+    assert len(features) == len(sq.REPEAT_FEATURES)
+    last, decayed, counts, recent, _ = (f.toarray() for f in features)
+    assert last.tolist() == [[1, 0, 0], [0, 1, 0]]
     d = sq.REPEAT_DECAY
-    assert np.allclose(decayed.toarray(), [[d**0, d, d], [d, 1 + d**2, d**2]])
-    assert np.allclose(np.expm1(counts.toarray()), [[1, 1, 1], [1, 2, 1]])
+    assert np.allclose(decayed, [[d**0, d, d], [d, 1 + d**2, d**2]])
+    assert np.allclose(np.expm1(counts), [[1, 1, 1], [1, 2, 1]])
+    h = sq.REPEAT_HALF_LIVES[0]
+    assert np.allclose(recent[0], [0.5 ** (4 / h), 0.5 ** (8 / h), 0.5 ** (8 / h)])
+    assert np.allclose(recent[1], [0.5 ** (5 / h), 0.5 ** (9 / h) + 0.5 ** (1 / h), 0.5 ** (9 / h)])
 
 
 def test_learns_the_planted_order_that_popularity_misses() -> None:
