@@ -380,6 +380,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _major_faults(pid: int) -> int:
+    """Page faults of one process that had to read from disk (majflt); 0 when it is gone. On a
+    machine that pages out idle memory (e.g. DAMON "pageout" schemes in a VM) every one is a
+    stall of the request being served."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[9])
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as listing:
@@ -423,13 +435,16 @@ class CpuSample:
     machine: float  # every process on the machine
     database: float = 0.0  # PostgreSQL backends of the bench database (a difference only)
     backends: tuple[tuple[int, float], ...] = ()  # (pid, CPU seconds) when sampled
+    faults: int = 0  # major page faults of gunicorn master and workers
 
     @classmethod
     def take(cls, server_pid: int, redis_pid: int | None, database: str | None) -> CpuSample:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         backends = _database_processes(database) if database else {}
+        server = [server_pid, *_children(server_pid)]
         return cls(
-            server=sum(_cpu_seconds(p) for p in [server_pid, *_children(server_pid)]),
+            server=sum(_cpu_seconds(p) for p in server),
+            faults=sum(_major_faults(p) for p in server),
             redis=_cpu_seconds(redis_pid) if redis_pid else 0.0,
             client=time.process_time() + children.ru_utime + children.ru_stime,
             machine=_machine_busy_seconds(),
@@ -444,6 +459,7 @@ class CpuSample:
             self.client - other.client,
             self.machine - other.machine,
             sum(seconds - before.get(pid, 0.0) for pid, seconds in self.backends),
+            faults=self.faults - other.faults,
         )
 
     @property
@@ -803,7 +819,8 @@ class Bench:
             f"p99 {phase.p99 * 1000:6.1f} ms, max {phase.max * 1000:6.1f} ms{lag}; "
             f"CPU ms/request server {_per(phase, 'server')}, redis {_per(phase, 'redis')}, "
             f"client {_per(phase, 'client')}, database {_per(phase, 'database')}; "
-            f"other work {_other(phase)} CPUs; {errors} errors; "
+            f"other work {_other(phase)} CPUs; server major page faults "
+            f"{'-' if phase.cpu is None else phase.cpu.faults}; {errors} errors; "
             f"load {phase.load_before} → {phase.load_after}"
         )
         for error, count in phase.errors.most_common(3):
@@ -972,7 +989,8 @@ def print_verdict(phases: list[Phase]) -> None:
             if phase is not None:
                 met = "met" if phase.p99 * 1000 < TARGET_P99_MS else "NOT met"
                 parts.append(
-                    f"{name} p99 {phase.p99 * 1000:.1f} ms ({met}; other work {_other(phase)} CPUs)"
+                    f"{name} p99 {phase.p99 * 1000:.1f} ms ({met}; other work {_other(phase)} "
+                    f"CPUs; {'-' if phase.cpu is None else phase.cpu.faults} major page faults)"
                 )
         say(f"  {config}, round {number}: " + "; ".join(parts))
 
