@@ -52,7 +52,9 @@ started), and every customer's predictions are recomputed with each replicate's 
 carry the purchase process's own randomness, each replicate additionally draws one future
 (alive ~ Bernoulli(p_alive), λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x), orders = min(Poisson(λt),
 Geometric(p)), order values from the posterior of ν); their quantiles are the *predictive*
-interval ``orders_pred_lo/hi`` and ``revenue_pred_lo/hi``. Seeded; ``n_boot`` replicates.
+interval ``orders_pred_lo/hi`` (whole numbers) and ``revenue_pred_lo/hi``. Seeded; ``n_boot``
+replicates. Counts are discrete, so a closed 80% interval covers *at least* 80% (most customers'
+interval is [0, 0] or [0, 1]); each tail (below lo, above hi) should hold at most ~10%.
 
 Data-sufficiency flags: per fit (:class:`FitReport`), too few repeat buyers, too short a
 calibration period, no convergence, or q ≤ 1 (mean order value undefined); per customer
@@ -485,10 +487,14 @@ def predict_with_intervals(
         stack = np.vstack(reps[c]) if reps[c] else np.full((1, n), np.nan)
         out[f"{c}_lo"] = np.nanquantile(stack, lo_q, axis=0) if n else []
         out[f"{c}_hi"] = np.nanquantile(stack, hi_q, axis=0) if n else []
-    for name, draws in (("orders_pred", pred_orders), ("revenue_pred", pred_revenue)):
+    # orders are counts: an observed-value quantile keeps the bounds whole numbers
+    for name, draws, method in (
+        ("orders_pred", pred_orders, "inverted_cdf"),
+        ("revenue_pred", pred_revenue, "linear"),
+    ):
         stack = np.vstack(draws) if draws else np.full((1, n), np.nan)
-        out[f"{name}_lo"] = np.nanquantile(stack, lo_q, axis=0) if n else []
-        out[f"{name}_hi"] = np.nanquantile(stack, hi_q, axis=0) if n else []
+        out[f"{name}_lo"] = np.nanquantile(stack, lo_q, axis=0, method=method) if n else []
+        out[f"{name}_hi"] = np.nanquantile(stack, hi_q, axis=0, method=method) if n else []
     return report, out
 
 

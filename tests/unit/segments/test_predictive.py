@@ -224,9 +224,17 @@ def test_bootstrap_intervals_cover_holdout_orders(
     for c in ("expected_orders", "p_alive", "clv", "expected_order_value"):
         assert (out[f"{c}_lo"] <= out[c] + 1e-9).all() and (out[c] <= out[f"{c}_hi"] + 1e-9).all()
     actual = truth.loc[summary.index, "holdout_orders"].to_numpy()
-    inside = (actual >= out["orders_pred_lo"]) & (actual <= out["orders_pred_hi"])
-    # 80% predictive intervals; counts are discrete so closed intervals over-cover a little
-    assert 0.6 <= inside.mean() <= 0.95
+    lo, hi = out["orders_pred_lo"].to_numpy(), out["orders_pred_hi"].to_numpy()
+    assert np.array_equal(lo, np.round(lo)) and np.array_equal(hi, np.round(hi))
+    inside = (actual >= lo) & (actual <= hi)
+    # 80% predictive intervals of counts: most are [0, 0] or [0, 1], so the closed interval
+    # over-covers; what must hold is that each tail is at most about 10%
+    assert 0.75 <= inside.mean() <= 0.99
+    assert (actual < lo).mean() <= 0.13 and (actual > hi).mean() <= 0.13
+    # customers with a wide interval (active buyers), where discreteness matters little
+    wide = hi - lo >= 3
+    assert wide.sum() > 200
+    assert 0.65 <= inside[wide].mean() <= 0.95
     # the total is predicted well too
     assert out["expected_orders"].sum() == pytest.approx(actual.sum(), rel=0.15)
     # repeat buyers' spend is better determined than the prior-only no-repeat customers'
