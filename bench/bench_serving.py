@@ -370,26 +370,28 @@ def _redis_ready(port: int) -> bool:
 # --- CPU accounting -------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads), seconds; 0 when it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (index 0 = state), or None when the
+    process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+            return stat.read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads), seconds; 0 when it is gone."""
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _major_faults(pid: int) -> int:
     """Page faults of one process that had to read from disk (majflt); 0 when it is gone. On a
     machine that pages out idle memory (e.g. DAMON "pageout" schemes in a VM) every one is a
     stall of the request being served."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[9])
+    fields = _stat(pid)
+    return 0 if fields is None else int(fields[9])
 
 
 def _children(pid: int) -> list[int]:

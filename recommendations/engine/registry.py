@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from recommendations.engine.base import Recommender
+from recommendations.engine.base import ProgressCallback, Recommender
 from recommendations.engine.baselines import Popularity, RepeatPurchase
 from recommendations.engine.blend import Blend
 from recommendations.engine.data import ORDERS, TrainingData
@@ -124,11 +124,12 @@ def fit_recommender(
     data: TrainingData,
     *,
     weighting: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[Recommender, float]:
     """A recommender of algorithm `name` fitted on ``data.matrix(weighting)`` (default
     "orders"; log-based algorithms ignore it) with ``data.context()``, and the fit's wall time
-    in seconds."""
+    in seconds; `on_progress` as ``Recommender.fit`` takes it."""
     started = time.monotonic()
     model = create_recommender(name, params)
-    model.fit(data.matrix(weighting or ORDERS), **data.context())
+    model.fit(data.matrix(weighting or ORDERS), on_progress=on_progress, **data.context())
     return model, time.monotonic() - started

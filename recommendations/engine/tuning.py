@@ -206,7 +206,7 @@ class Trial:
         new_items = self.validation_new_items
         return {
             "weighting": self.weighting,
-            "params": _json_safe(self.params),
+            "params": json_safe(self.params),
             "validation": {
                 ALL_ITEMS: self.validation.to_dict(),
                 NEW_ITEMS: None if new_items is None else new_items.to_dict(),
@@ -237,7 +237,7 @@ class TunedModel:
             "label": self.label,
             "algorithm": self.algorithm,
             "weighting": self.weighting,
-            "params": _json_safe(self.params),
+            "params": json_safe(self.params),
             "validation": None if self.validation is None else self.validation.to_dict(),
             "test": self.test.to_dict(),
             "fit_seconds": self.fit_seconds,
@@ -277,7 +277,7 @@ class ExperimentResult:
             "cutoff": self.cutoff,
             "validation_cutoff": self.validation_cutoff,
             "end": self.end,
-            "data": _json_safe(self.data),
+            "data": json_safe(self.data),
             "baseline": self.baseline.to_dict(),
             "models": [model.to_dict() for model in self.models],
             "blends": [model.to_dict() for model in self.blends],
@@ -669,11 +669,12 @@ def _tune_blend(
     return row, on_test
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """`value` with numpy scalars as Python numbers and mappings/sequences as dicts/lists."""
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     if isinstance(value, np.generic):
         return value.item()
     return value

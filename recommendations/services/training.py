@@ -53,7 +53,6 @@ from ecomsite.services.runs import ProgressReporter, run_claim, run_fail, run_su
 from recommendations.engine.base import Recommender
 from recommendations.engine.blend import Blend
 from recommendations.engine.data import (
-    ORDERS,
     TrainingData,
     holdout,
     temporal_split,
@@ -61,13 +60,14 @@ from recommendations.engine.data import (
 )
 from recommendations.engine.evaluate import evaluate
 from recommendations.engine.metrics import RankingMetrics
-from recommendations.engine.registry import ALGORITHMS, create_recommender, fit_recommender
+from recommendations.engine.registry import ALGORITHMS, fit_recommender
 from recommendations.engine.tuning import (
     DEEP_SPACES,
     DEFAULT_SPACES,
     ExperimentResult,
     SearchSpace,
     TunedModel,
+    json_safe,
     run_experiment,
 )
 from recommendations.models import ModelPromotion, ModelRun, TrainingRun
@@ -498,7 +498,7 @@ def _refit_and_save(
         _save(model, path, full)
         history = getattr(model, "history", None)
         if history:
-            model_run.metrics = {**model_run.metrics, "history": _json_safe(history)}
+            model_run.metrics = {**model_run.metrics, "history": json_safe(history)}
         run_succeed(
             model_run,
             message="Ready to promote",
@@ -549,14 +549,7 @@ def _fit_reporting(
             **fields,
         )
 
-    started = time.monotonic()
-    model = create_recommender(engine, params)
-    model.fit(data.matrix(weighting or ORDERS), on_progress=on_progress, **data.context())
-    return model, time.monotonic() - started
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=float))
+    return fit_recommender(engine, params, data, weighting=weighting, on_progress=on_progress)
 
 
 def _blend_of_refits(

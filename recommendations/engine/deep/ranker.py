@@ -49,11 +49,9 @@ train or load the MLP only.
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +67,7 @@ from recommendations.engine.base import (
 )
 from recommendations.engine.baselines import decay, event_log
 from recommendations.engine.data import EventLog
+from recommendations.engine.deep.common import model_from_bytes, model_to_bytes, set_seeds
 from recommendations.engine.deep.ranker_features import (
     Candidates,
     GeneratorSpec,
@@ -213,18 +212,6 @@ def list_ndcg(scores: np.ndarray, labels: np.ndarray, relevant: IntArray, k: int
     dcg = (gains * discounts).sum(axis=1)
     ideal = np.array([discounts[: min(int(r), k)].sum() for r in relevant])
     return float(np.where(ideal > 0, dcg / np.where(ideal > 0, ideal, 1.0), 0.0).mean())
-
-
-def set_seeds(seed: int) -> None:
-    """Seed Python, numpy and TensorFlow and make TensorFlow's ops deterministic."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    try:
-        tf.config.experimental.enable_op_determinism()
-    except (AttributeError, RuntimeError):  # pragma: no cover - older TensorFlow
-        pass
 
 
 class Ranker(Recommender):
@@ -418,7 +405,7 @@ class Ranker(Recommender):
         scorer.set_weights(best[1])
         self.history = history
         self._scorer = scorer
-        self._model_bytes = keras_bytes(scorer)
+        self._model_bytes = model_to_bytes(scorer)
 
     # --- scoring ----------------------------------------------------------------------------
 
@@ -427,7 +414,7 @@ class Ranker(Recommender):
         first use after ``load``."""
         self._require_fitted()
         if self._scorer is None:
-            self._scorer = keras_model(self._model_bytes)
+            self._scorer = model_from_bytes(self._model_bytes)
         return self._scorer
 
     def score_features(self, features: np.ndarray) -> Float32Array:
@@ -542,21 +529,3 @@ def predict_lists(model: Any, lists: np.ndarray) -> np.ndarray:
     """float32 (n, width) logits of padded lists (n, width, n_features)."""
     n, width, n_features = lists.shape
     return predict_rows(model, lists.reshape(n * width, n_features)).reshape(n, width)
-
-
-def keras_bytes(model: Any) -> np.ndarray:
-    """The model's ``.keras`` archive as a uint8 array."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        model.save(path)
-        return np.frombuffer(path.read_bytes(), dtype=np.uint8).copy()
-
-
-def keras_model(archive: np.ndarray) -> Any:
-    """Inverse of ``keras_bytes``."""
-    import keras
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "model.keras"
-        path.write_bytes(np.asarray(archive, dtype=np.uint8).tobytes())
-        return keras.models.load_model(path, compile=False)
