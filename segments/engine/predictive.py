@@ -29,11 +29,18 @@ Models (all parameters fitted by maximum likelihood on log-parameters with L-BFG
 Per-customer predictions (:func:`predict`), horizon ``t`` days after the calibration end:
 
 * ``expected_orders``: E[Y(t) | x, t_x, T] (FHL 2005 eq. 10).
-* ``p_alive``: P(still alive at T | x, t_x, T). **In the BG/NBD a customer with no repeat order
-  has p_alive = 1 exactly** (dropout only happens right after a purchase); the model expresses
-  such a customer's risk through a lower expected number of orders instead. Flagged ``no_repeat``.
-* ``churn_risk`` = 1 − p_alive: the posterior probability that the customer has *already* become
-  inactive (will never buy again), not a probability of not buying within the horizon.
+* ``p_alive``: P(still alive at T | x, t_x, T): the posterior probability that the customer has
+  not dropped out for good. **In the BG/NBD a customer with no repeat order has p_alive = 1
+  exactly** (dropout only happens right after a purchase); the MBG/NBD (the default) lets
+  customers drop out at their first purchase too. Customers without a repeat order are flagged
+  ``no_repeat``. On a short history the fitted dropout probability can be ~0 (the demo shop's
+  nine months show no permanent dropout beyond what low purchase rates explain): then p_alive
+  ≈ 1 for everybody and the churn risk below carries the signal.
+* ``churn_risk``: P(no order in (T, T + t]) = (1 − p_alive) + p_alive · ((α+T)/(α+T+t))^(r+x),
+  the probability that the customer places **no order within the horizon**, whether dropped out
+  or merely slow (given alive and λ, no purchase in t has probability e^(−λt); λ | data ~
+  Gamma(r+x, α+T)). This is what "likely to churn in the next 90 days" asks; the backtest
+  scores it against who actually did not order.
 * ``expected_order_value``: Gamma-Gamma posterior mean spend per order, a weighted average of the
   population mean p·γ/(q − 1) and the customer's own mean; with x = 0 it is the population mean.
 * ``clv``: Σ over the horizon of expected orders × expected order value. Without discounting it
@@ -89,11 +96,16 @@ SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary", "orders", "revenue")
 # --------------------------------------------------------------------------- summaries
 
 
-def customer_summary(purchases: pd.DataFrame, *, calibration_end: pd.Timestamp) -> pd.DataFrame:
+def customer_summary(
+    purchases: pd.DataFrame, *, calibration_end: pd.Timestamp, merge_same_day: bool = False
+) -> pd.DataFrame:
     """One row per customer with an order strictly before ``calibration_end`` (index ``customer``,
     sorted); columns in the module docstring. Orders with the same ``(customer, order_id)`` are
-    merged; order ids are compared as strings."""
+    merged; order ids are compared as strings. ``merge_same_day``: one order per customer and
+    calendar day (:class:`PredictiveConfig`)."""
     rows = purchases.loc[purchases[TIMESTAMP] < calibration_end]
+    if merge_same_day:
+        rows = by_day(rows)
     if rows.empty:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in SUMMARY_COLUMNS})
         empty.index = pd.Index([], dtype="int64", name=CUSTOMER)
@@ -127,6 +139,12 @@ def customer_summary(purchases: pd.DataFrame, *, calibration_end: pd.Timestamp) 
     return out
 
 
+def by_day(rows: pd.DataFrame) -> pd.DataFrame:
+    """The purchases with each customer's orders of one calendar day (UTC) made one order."""
+    day = rows[TIMESTAMP].dt.tz_convert("UTC") if rows[TIMESTAMP].dt.tz else rows[TIMESTAMP]
+    return rows.assign(**{ORDER_ID: day.dt.strftime("%Y-%m-%d")})
+
+
 def _orders(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per (customer, order_id): first timestamp, summed revenue."""
     keyed = rows.assign(**{ORDER_ID: rows[ORDER_ID].astype(str)})
@@ -140,16 +158,32 @@ def _orders(rows: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class BgNbdParams:
+    """BG/NBD parameters; ``modified`` selects the MBG/NBD variant (Batislam, Denizel &
+    Filiztekin 2007), where a customer may also drop out right after the first purchase, so
+    one-time buyers get P(alive) < 1. Formulas of both: the BG/NBD's with b → b + 1 in the
+    dropout posterior, and P(alive) defined for x = 0."""
+
     r: float
     alpha: float
     a: float
     b: float
+    modified: bool = False
+
+    @property
+    def b_alive(self) -> float:
+        """The Beta posterior's second parameter offset: p | x, alive ~ Beta(a, b_alive + x)."""
+        return self.b + 1.0 if self.modified else self.b
 
 
 def bgnbd_loglik(params: BgNbdParams, x: _F64, t_x: _F64, T: _F64) -> _F64:
-    """Per-customer log-likelihood of (x, t_x, T) under BG/NBD (FHL 2005 eq. 6), shape (n,)."""
+    """Per-customer log-likelihood of (x, t_x, T) under BG/NBD (FHL 2005 eq. 6) or MBG/NBD
+    (Batislam et al. 2007 eq. 4), shape (n,)."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    if params.modified:
+        alive = special.betaln(a, b + x + 1.0) - special.betaln(a, b) - (r + x) * np.log(alpha + T)
+        dead = special.betaln(a + 1.0, b + x) - special.betaln(a, b) - (r + x) * np.log(alpha + t_x)
+        return np.asarray(a1 + np.logaddexp(alive, dead), dtype=np.float64)
     a2 = special.betaln(a, b + x) - special.betaln(a, b) - (r + x) * np.log(alpha + T)
     has = x > 0
     a3 = np.full_like(x, -np.inf)
@@ -161,9 +195,9 @@ def bgnbd_loglik(params: BgNbdParams, x: _F64, t_x: _F64, T: _F64) -> _F64:
     return np.asarray(a1 + np.logaddexp(a2, a3), dtype=np.float64)
 
 
-def _bgnbd_from_log(theta: _F64) -> BgNbdParams:
+def _bgnbd_from_log(theta: _F64, modified: bool = False) -> BgNbdParams:
     r, alpha, a, b = np.exp(np.clip(theta, -30.0, 30.0))
-    return BgNbdParams(float(r), float(alpha), float(a), float(b))
+    return BgNbdParams(float(r), float(alpha), float(a), float(b), modified)
 
 
 def fit_bgnbd(
@@ -174,10 +208,11 @@ def fit_bgnbd(
     weights: _F64 | None = None,
     start: BgNbdParams | None = None,
     penalty: float = 0.0,
+    modified: bool = False,
 ) -> tuple[BgNbdParams, bool]:
-    """Maximum-likelihood BG/NBD; returns (params, converged). ``weights`` multiply each
-    customer's log-likelihood (bootstrap resampling); ``penalty`` adds an L2 term on the
-    log-parameters (0 = plain MLE)."""
+    """Maximum-likelihood BG/NBD (MBG/NBD with ``modified``); returns (params, converged).
+    ``weights`` multiply each customer's log-likelihood (bootstrap resampling); ``penalty`` adds
+    an L2 term on the log-parameters (0 = plain MLE)."""
     w = np.ones_like(x) if weights is None else weights
     scale = max(float(w.sum()), 1.0)
     t_scale = max(float(np.mean(T)), 1e-9)
@@ -188,17 +223,21 @@ def fit_bgnbd(
     )
 
     def neg(theta: _F64) -> float:
-        ll = bgnbd_loglik(_bgnbd_from_log(theta), x, t_x, T)
+        ll = bgnbd_loglik(_bgnbd_from_log(theta, modified), x, t_x, T)
         value = -float(np.dot(w, ll)) / scale + penalty * float(theta @ theta)
         return value if np.isfinite(value) else 1e100
 
     res = optimize.minimize(neg, theta0, method="L-BFGS-B")
-    return _bgnbd_from_log(res.x), bool(res.success)
+    return _bgnbd_from_log(res.x, modified), bool(res.success)
 
 
 def p_alive(params: BgNbdParams, x: _F64, t_x: _F64, T: _F64) -> _F64:
-    """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); exactly 1 when x = 0."""
+    """P(alive at T | x, t_x, T) (FHL 2005 eq. 11); exactly 1 when x = 0 under BG/NBD. MBG/NBD:
+    1 / (1 + a/(b + x) · ((α+T)/(α+t_x))^(r+x)) for every x."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if params.modified:
+        log_ratio = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        return np.asarray(special.expit(-log_ratio), dtype=np.float64)
     has = x > 0
     log_ratio = np.zeros_like(x)
     log_ratio[has] = (
@@ -217,8 +256,9 @@ def expected_orders(
     T: _F64,
 ) -> _F64:
     """E[orders in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10). The closed form holds for any
-    a ≠ 1 (for a < 1 both factors are negative); a = 1 is nudged to avoid 0/0."""
-    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    a ≠ 1 (for a < 1 both factors are negative); a = 1 is nudged to avoid 0/0. MBG/NBD: the
+    same with b → b + 1 (Batislam et al. 2007 eq. 10)."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b_alive
     if abs(a - 1.0) < 1e-9:
         a = 1.0 + 1e-9
     t_arr = np.asarray(t, dtype=np.float64)
@@ -237,17 +277,25 @@ def expected_orders(
 
 def _expected_given_alive_quadrature(params: BgNbdParams, t: _F64, x: _F64, T: _F64) -> _F64:
     """E[Y(t) | alive at T] = ∫ (1/p)(1 − ((α+T)/(α+T+p·t))^(r+x)) Beta(p; a, b+x) dp by
-    Gauss-Jacobi quadrature (λ integrated out in closed form), one rule per distinct x."""
+    Gauss-Jacobi quadrature (λ integrated out in closed form), one rule per distinct x
+    (Beta(p; a, b+x+1) for MBG/NBD)."""
     out = np.empty_like(x)
     for xv in np.unique(x):
         sel = x == xv
-        u, w = special.roots_jacobi(64, params.b + xv - 1.0, params.a - 1.0)
+        u, w = special.roots_jacobi(64, params.b_alive + xv - 1.0, params.a - 1.0)
         p = (1.0 + u) / 2.0
         c = params.alpha + T[sel]
         k = params.r + xv
         f = -np.expm1(-k * np.log1p(np.outer(t[sel] / c, p))) / p
         out[sel] = f @ w / w.sum()
     return out
+
+
+def no_order_probability(params: BgNbdParams, t: float, alive: _F64, x: _F64, T: _F64) -> _F64:
+    """P(no order in (T, T + t] | x, t_x, T) given ``alive`` = :func:`p_alive` (module docstring:
+    ``churn_risk``)."""
+    silent = np.exp((params.r + x) * (np.log(params.alpha + T) - np.log(params.alpha + T + t)))
+    return np.asarray(1.0 - alive + alive * silent, dtype=np.float64)
 
 
 def next_order_days(params: BgNbdParams, x: _F64, T: _F64) -> _F64:
@@ -329,6 +377,13 @@ def expected_order_value(params: GammaGammaParams, x: _F64, m: _F64) -> _F64:
 
 @dataclass(frozen=True)
 class PredictiveConfig:
+    """``model``: "mbgnbd" (default: one-time buyers can be inactive too) or "bgnbd".
+    ``merge_same_day``: a customer's orders on one calendar day (UTC) count as one order: shops
+    split baskets into several invoices minutes apart, which the purchase-count models would
+    otherwise read as a very high rate."""
+
+    model: str = "mbgnbd"
+    merge_same_day: bool = True
     horizon_days: float = 90.0
     daily_discount: float = 0.0
     n_boot: int = 200
@@ -360,7 +415,7 @@ def fit(summary: pd.DataFrame, config: PredictiveConfig | None = None) -> FitRep
     """Fit both models on a :func:`customer_summary` frame and judge data sufficiency."""
     cfg = config or PredictiveConfig()
     x, t_x, T, m = _arrays(summary)
-    bg, ok_bg = fit_bgnbd(x, t_x, T)
+    bg, ok_bg = fit_bgnbd(x, t_x, T, modified=cfg.model == "mbgnbd")
     gg, ok_gg = fit_gamma_gamma(x, m)
     repeat = int((x > 0).sum())
     span = float(T.max()) if T.size else 0.0
@@ -410,7 +465,7 @@ def _point(
     return {
         "expected_orders": orders,
         "p_alive": alive,
-        "churn_risk": 1.0 - alive,
+        "churn_risk": no_order_probability(bg, h, alive, x, T),
         "expected_order_value": value,
         "clv": clv,
         "next_order_days": next_order_days(bg, x, T),
@@ -470,7 +525,7 @@ def predict_with_intervals(
     pred_revenue: list[_F64] = []
     for i in range(cfg.n_boot):
         w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64) if n else np.zeros(0)
-        bg, _ = fit_bgnbd(x, t_x, T, weights=w, start=report.bgnbd)
+        bg, _ = fit_bgnbd(x, t_x, T, weights=w, start=report.bgnbd, modified=report.bgnbd.modified)
         gg, _ = fit_gamma_gamma(
             x, m, weights=w, start=report.gamma_gamma if report.gamma_gamma.q > 0 else None
         )
@@ -511,7 +566,7 @@ def _simulate_future(
     """One posterior-predictive draw of each customer's orders and revenue in (T, T + t]."""
     alive = rng.random(x.size) < alive_prob
     lam = rng.gamma(bg.r + x, 1.0 / (bg.alpha + T))
-    drop = np.clip(rng.beta(bg.a, bg.b + x), 1e-12, 1.0)
+    drop = np.clip(rng.beta(bg.a, bg.b_alive + x), 1e-12, 1.0)
     k = np.minimum(rng.poisson(lam * t), rng.geometric(drop)) * alive
     if not (gg.p > 0 and gg.q > 0 and gg.gamma > 0):
         return k.astype(np.float64), np.full(x.size, np.nan)
@@ -527,10 +582,14 @@ def _simulate_future(
 @dataclass(frozen=True)
 class Backtest:
     """Per-customer predictions vs actuals (``customers``: index customer; columns
-    ``predicted_orders``, ``actual_orders``, ``baseline_orders``, and the same for revenue),
-    ``metrics`` {"model"|"baseline": {"orders"|"revenue": {"mae","rmse","spearman"}}} and
-    ``deciles`` {"orders"|"revenue": frame with decile (1 = lowest predicted), customers,
-    mean_predicted, mean_actual}} (the model's deciles)."""
+    ``predicted_orders``, ``actual_orders``, ``baseline_orders``, the same for revenue, and
+    ``predicted_churn``/``baseline_churn``/``actual_churn`` — the probability of no order in the
+    holdout and whether the customer placed none), ``metrics`` {"model"|"baseline":
+    {"orders"|"revenue": {"mae","rmse","spearman"}, "churn": {"auc","brier","mean_predicted",
+    "share_actual"}}} and ``deciles`` {"orders"|"revenue"|"churn": frame with decile (1 = lowest
+    predicted), customers, mean_predicted, mean_actual}} (the model's deciles). The baseline's
+    churn probability is the Poisson chance of no order at the calibration rate,
+    exp(−baseline_orders)."""
 
     report: FitReport
     customers: pd.DataFrame
@@ -550,6 +609,8 @@ def backtest(
     (new customers of the holdout are not scored). Baseline in the module docstring."""
     cfg = config or PredictiveConfig()
     cfg = PredictiveConfig(**{**cfg.__dict__, "horizon_days": float(holdout_days)})
+    if cfg.merge_same_day:
+        purchases = by_day(purchases)
     summary = customer_summary(purchases, calibration_end=calibration_end)
     report = fit(summary, cfg)
     pred = predict(summary, report, calibration_end=calibration_end, config=cfg)
@@ -575,16 +636,38 @@ def backtest(
     )
     frame = frame.join(actual).fillna({"actual_orders": 0, "actual_revenue": 0.0})
     frame["actual_orders"] = frame["actual_orders"].astype("int64")
+    frame["predicted_churn"] = pred["churn_risk"]
+    frame["baseline_churn"] = np.exp(-frame["baseline_orders"])
+    frame["actual_churn"] = (frame["actual_orders"] == 0).astype("float64")
     metrics: dict[str, dict[str, dict[str, float]]] = {"model": {}, "baseline": {}}
     deciles: dict[str, pd.DataFrame] = {}
-    for what in ("orders", "revenue"):
+    for what in ("orders", "revenue", "churn"):
         act = frame[f"actual_{what}"].to_numpy(dtype=np.float64)
+        score = churn_metrics if what == "churn" else error_metrics
         for who, col in (("model", f"predicted_{what}"), ("baseline", f"baseline_{what}")):
-            metrics[who][what] = error_metrics(frame[col].to_numpy(dtype=np.float64), act)
+            metrics[who][what] = score(frame[col].to_numpy(dtype=np.float64), act)
         deciles[what] = decile_calibration(
             frame[f"predicted_{what}"].to_numpy(dtype=np.float64), act
         )
     return Backtest(report, frame, metrics, deciles)
+
+
+def churn_metrics(predicted: _F64, actual: _F64) -> dict[str, float]:
+    """A probability of "no order" against what happened (1 = no order): ROC AUC (Mann-Whitney,
+    ties count half), Brier score, mean predicted probability and the actual share."""
+    ok = np.isfinite(predicted) & np.isfinite(actual)
+    p, a = predicted[ok], actual[ok] > 0.5
+    pos, neg = int(a.sum()), int((~a).sum())
+    auc = float("nan")
+    if pos and neg:
+        ranks = stats.rankdata(p)
+        auc = float((ranks[a].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+    return {
+        "auc": auc,
+        "brier": float(np.mean((p - a) ** 2)) if p.size else float("nan"),
+        "mean_predicted": float(p.mean()) if p.size else float("nan"),
+        "share_actual": float(a.mean()) if p.size else float("nan"),
+    }
 
 
 def error_metrics(predicted: _F64, actual: _F64) -> dict[str, float]:

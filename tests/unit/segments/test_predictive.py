@@ -198,7 +198,14 @@ def test_predict_columns_flags_and_discount(
     assert report.sufficient, report.reasons
     out = predict(summary, report, calibration_end=end)
     assert out.index.equals(summary.index)
-    np.testing.assert_allclose(out["churn_risk"], 1 - out["p_alive"])
+    # no order in the horizon: dropped out, or alive and silent for 90 days
+    assert (out["churn_risk"] >= 1 - out["p_alive"] - 1e-12).all()
+    x, T = summary["frequency"].to_numpy(), summary["T"].to_numpy()
+    bg = report.bgnbd
+    silent = ((bg.alpha + T) / (bg.alpha + T + 90.0)) ** (bg.r + x)
+    np.testing.assert_allclose(
+        out["churn_risk"], 1 - out["p_alive"] + out["p_alive"] * silent, rtol=1e-9
+    )
     np.testing.assert_allclose(out["clv"], out["expected_orders"] * out["expected_order_value"])
     assert out["no_repeat"].equals(summary["frequency"] == 0)
     assert (out["next_order_date"] > end).all()
@@ -300,8 +307,17 @@ def test_backtest_tiny_example() -> None:
     assert b["spearman"] == pytest.approx(0.5)
     assert bt.metrics["baseline"]["revenue"]["mae"] == pytest.approx((13 + 20 + 13) / 3)
     assert not bt.report.sufficient  # 2 repeat buyers over 100 days: flagged
-    assert set(bt.deciles) == {"orders", "revenue"}
+    assert set(bt.deciles) == {"orders", "revenue", "churn"}
     assert bt.deciles["orders"]["customers"].sum() == 3
+    assert c["actual_churn"].tolist() == [0.0, 1.0, 0.0]
+    np.testing.assert_allclose(c["baseline_churn"], np.exp(-np.array([0.6, 0.2, 0.4])))
+    # baseline no-order probabilities 0.549, 0.819, 0.670: the one customer without an order
+    # has the highest → AUC 1; Brier by hand
+    churn = bt.metrics["baseline"]["churn"]
+    assert churn["auc"] == pytest.approx(1.0)
+    p = np.exp(-np.array([0.6, 0.2, 0.4]))
+    assert churn["brier"] == pytest.approx(np.mean((p - [0, 1, 0]) ** 2))
+    assert churn["share_actual"] == pytest.approx(1 / 3)
 
 
 def test_backtest_on_simulated_data_beats_naive_baseline(
