@@ -22,9 +22,9 @@ trap 'kill $WORKER 2>/dev/null || true; wait $WORKER 2>/dev/null || true' EXIT I
 
 python manage.py setup_demo --url "http://$HOST:$PORT/" >var/log/setup.txt
 cat var/log/setup.txt | grep -v '^    ' || true
-echo "==> Queuing the pipeline: clean → features → segment → train recommenders (skipped when"
-echo "    nothing is new). The worker runs it in about 3 minutes on the demo data; watch it on"
-echo "    http://$HOST:$PORT/pipeline/ — segments and recommendations appear when it is done."
+echo "==> Queuing the pipeline: clean → features → predict → segment → train recommenders"
+echo "    (skipped when nothing is new). The worker runs it in about 3 minutes on the demo data; watch"
+echo "    it on http://$HOST:$PORT/pipeline/ — segments and recommendations appear when it is done."
 python manage.py run_pipeline || echo "    (not started: see the message above)"
 grep '^    ' var/log/setup.txt || true
 

@@ -235,6 +235,13 @@ SPECTACULAR_SETTINGS = {
 # The largest batch POST /api/v1/events/ takes (README "Bulk event API").
 EVENTS_API_MAX_BATCH = 1000
 
+# Predictive customer scores (segments/services/predictions.py, a pipeline step after features):
+# the horizon of expected orders, revenue and churn risk (days), the bootstrap replicates behind
+# each interval, and the model of purchase counts ("mbgnbd" or "bgnbd").
+PREDICTIVE_HORIZON_DAYS = env_int("PREDICTIVE_HORIZON_DAYS", 90)
+PREDICTIVE_BOOTSTRAP = env_int("PREDICTIVE_BOOTSTRAP", 200)
+PREDICTIVE_MODEL = os.environ.get("PREDICTIVE_MODEL", "mbgnbd")
+
 # Recommenders (recommendations/services/training.py). A training round holds out the newest
 # RECOMMENDER_HOLDOUT_DAYS of purchases as the test period (91: the last three months) and tunes
 # on the RECOMMENDER_VALIDATION_DAYS before it; models are then refitted on all data to serve.

@@ -122,6 +122,7 @@ class PipelineRunSerializer(serializers.ModelSerializer):
         for name, step in (
             ("clean", run.cleaning_run),
             ("features", run.feature_run),
+            ("predict", run.prediction_run),
             ("segment", run.segmentation_run),
             ("train", run.training_run),
         ):
@@ -359,8 +360,9 @@ class QualityReportApi(viewsets.ReadOnlyModelViewSet):
 
 
 class PipelineRunApi(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """Pipeline runs (clean → features → segment → train) with each step's status. Staff editors
-    start one with POST (202); a run with no new data since the last is recorded as skipped."""
+    """Pipeline runs (clean → features → predict → segment → train) with each step's status.
+    Staff editors start one with POST (202); a run with no new data since the last is recorded
+    as skipped."""
 
     serializer_class = PipelineRunSerializer
     required_scope = Scope.SEGMENTS_READ

@@ -24,14 +24,17 @@ from segments.engine import features as F
 from segments.engine.rfm import GRID, SCORES, fm_score, rfm_scores
 from segments.engine.rules import RuleError, describe_rule, evaluate_rule, validate_rule
 from segments.models import (
+    CustomerScore,
     FeatureRun,
     PipelineRun,
+    PredictionRun,
     Segment,
     SegmentationRun,
     SegmentKind,
     SegmentMembership,
 )
 from segments.services.features import customer_features_load
+from segments.services.predictions import with_scores
 from segments.services.segmentation import purchases_frame
 
 TREND_RUNS = 12
@@ -58,6 +61,13 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     F.VIEW_TO_CART: ("View → cart rate", "ratio"),
     F.CART_TO_PURCHASE: ("Cart → purchase rate", "ratio"),
     F.TOP_CATEGORY_SHARE: ("Top category's share of spend", "share"),
+    # predictive scores (segments/services/predictions.py), over PREDICTIVE_HORIZON_DAYS
+    "clv": ("Predicted revenue, next 90 days", "currency"),
+    "expected_orders": ("Predicted orders, next 90 days", "orders"),
+    "churn_risk": ("Churn risk (no order in 90 days)", "share"),
+    "p_alive": ("Probability still active", "share"),
+    "expected_order_value": ("Predicted order value", "currency"),
+    "next_order_days": ("Predicted days to next order", "days"),
 }
 TEXT_FEATURES = (F.TOP_CATEGORY,)
 PROFILE_FEATURES = (
@@ -80,10 +90,35 @@ def segmentation_current() -> SegmentationRun | None:
     """The segmentation run in use: the newest that succeeded."""
     return (
         SegmentationRun.objects.filter(status=RunStatus.SUCCEEDED)
-        .select_related("feature_run", "feature_run__cleaning_run")
+        .select_related("feature_run", "feature_run__cleaning_run", "prediction_run")
         .order_by("-finished_at", "-pk")
         .first()
     )
+
+
+def prediction_current() -> PredictionRun | None:
+    """The prediction run in use: the current segmentation's, else the newest that succeeded
+    (rule segments and scores shown to staff then come from the same run)."""
+    segmentation = segmentation_current()
+    if segmentation is not None and segmentation.prediction_run_id is not None:
+        run = segmentation.prediction_run
+        if run is not None and run.status == RunStatus.SUCCEEDED:
+            return run
+    return (
+        PredictionRun.objects.filter(status=RunStatus.SUCCEEDED)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def customer_score(
+    customer: Customer | int, run: PredictionRun | None = None
+) -> CustomerScore | None:
+    """The customer's scores in the prediction run in use (None: not scored — no purchase)."""
+    run = run or prediction_current()
+    if run is None:
+        return None
+    return CustomerScore.objects.filter(run=run, customer=customer).first()
 
 
 def segmentation_recent(limit: int = TREND_RUNS) -> list[SegmentationRun]:
@@ -104,7 +139,12 @@ def segmentation_previous(run: SegmentationRun) -> SegmentationRun | None:
 
 def pipeline_runs() -> QuerySet[PipelineRun]:
     return PipelineRun.objects.select_related(
-        "created_by", "cleaning_run", "feature_run", "segmentation_run", "training_run"
+        "created_by",
+        "cleaning_run",
+        "feature_run",
+        "prediction_run",
+        "segmentation_run",
+        "training_run",
     ).order_by("-created_at", "-pk")
 
 
@@ -120,14 +160,20 @@ def cleaning_runs() -> QuerySet[CleaningRun]:
 
 
 @functools.lru_cache(maxsize=4)
-def _features(run_id: int, artifact_dir: str) -> pd.DataFrame:
-    return customer_features_load(FeatureRun(pk=run_id, artifact_dir=artifact_dir))
+def _features(run_id: int, artifact_dir: str, scores_dir: str = "") -> pd.DataFrame:
+    features = customer_features_load(FeatureRun(pk=run_id, artifact_dir=artifact_dir))
+    if not scores_dir:
+        return features
+    return with_scores(features, PredictionRun(artifact_dir=scores_dir))
 
 
 def features_frame(run: SegmentationRun) -> pd.DataFrame:
-    """The customer features the run was computed on (shared: do not modify)."""
+    """The customer features the run was computed on, with the predictive scores of its
+    prediction run joined (shared: do not modify)."""
     feature_run = run.feature_run
-    return _features(feature_run.pk, feature_run.artifact_dir)
+    predictions = run.prediction_run if run.prediction_run_id else None
+    scores = predictions.artifact_dir if predictions is not None else ""
+    return _features(feature_run.pk, feature_run.artifact_dir, scores)
 
 
 @functools.lru_cache(maxsize=1)

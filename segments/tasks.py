@@ -33,6 +33,12 @@ def pipeline_features_task(self, pipeline_id: int) -> None:  # type: ignore[no-u
 
 
 @shared_task(**STEP_OPTIONS)
+def pipeline_predict_task(self, pipeline_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Predictive customer scores (lifetime value, churn risk, next order) with intervals."""
+    pipeline_step(pipeline_id=pipeline_id, step="predict", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_OPTIONS)
 def pipeline_segment_task(self, pipeline_id: int) -> None:  # type: ignore[no-untyped-def]
     pipeline_step(pipeline_id=pipeline_id, step="segment", task_id=self.request.id or "")
 
@@ -46,6 +52,7 @@ def pipeline_train_task(self, pipeline_id: int) -> None:  # type: ignore[no-unty
 STEP_TASKS = {
     "clean": pipeline_clean_task,
     "features": pipeline_features_task,
+    "predict": pipeline_predict_task,
     "segment": pipeline_segment_task,
     "train": pipeline_train_task,
 }

@@ -90,6 +90,7 @@ from ecomsite.engine.clean_columns import CUSTOMER, ORDER_ID, REVENUE, TIMESTAMP
 _F64 = npt.NDArray[np.float64]
 DAY = pd.Timedelta(days=1)
 
+MAX_NEXT_ORDER_DAYS = 3650.0
 SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary", "orders", "revenue")
 
 
@@ -496,7 +497,9 @@ def predict(
     x, t_x, T, m = _arrays(summary)
     out = pd.DataFrame(_point(report.bgnbd, report.gamma_gamma, x, t_x, T, m, cfg))
     out.index = summary.index
-    out["next_order_date"] = calibration_end + pd.to_timedelta(out["next_order_days"], unit="D")
+    # beyond ten years (a degenerate fit on tiny data) there is no meaningful date
+    days = out["next_order_days"].where(out["next_order_days"] <= MAX_NEXT_ORDER_DAYS)
+    out["next_order_date"] = calibration_end + pd.to_timedelta(days, unit="D")
     short = np.asarray(T < cfg.min_customer_days, dtype=bool)
     out["no_repeat"] = np.asarray(x == 0, dtype=bool)
     out["short_history"] = short

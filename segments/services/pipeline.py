@@ -1,6 +1,7 @@
-"""The pipeline: clean → features → segment → train, as a Celery chain of steps that pass one run
-id. The train step's TrainingRun tunes, evaluates, precomputes and promotes the recommenders
-(recommendations/services/training.py).
+"""The pipeline: clean → features → predict → segment → train, as a Celery chain of steps that
+pass one run id. The predict step scores customers (segments/services/predictions.py) so rule
+segments can use the scores; the train step's TrainingRun tunes, evaluates, precomputes and
+promotes the recommenders (recommendations/services/training.py).
 
 Each step creates (or resumes) its own run row and links it to the PipelineRun, so a retried
 step redoes only itself; a failed step fails the pipeline and leaves the previous results as the
@@ -24,9 +25,10 @@ from recommendations.services.training import training_run_create, training_run_
 from segments.models import PipelineRun, PipelineTrigger
 
 from .features import feature_run_create, feature_run_execute
+from .predictions import prediction_run_create, prediction_run_execute
 from .segmentation import segmentation_run_create, segmentation_run_execute
 
-STEPS = ("clean", "features", "segment", "train")
+STEPS = ("clean", "features", "predict", "segment", "train")
 # A pipeline that has not reported progress for this long is presumed dead (worker killed) and
 # no longer blocks a new start.
 STALE_AFTER = timedelta(hours=2)
@@ -114,7 +116,7 @@ def pipeline_start(
 def pipeline_step(*, pipeline_id: int, step: str, task_id: str = "") -> PipelineRun | None:
     """Run one step of a pipeline (idempotent). Returns None when the pipeline is finished."""
     pipeline = PipelineRun.objects.select_related(
-        "cleaning_run", "feature_run", "segmentation_run", "training_run"
+        "cleaning_run", "feature_run", "prediction_run", "segmentation_run", "training_run"
     ).get(pk=pipeline_id)
     if pipeline.is_finished:
         return None
@@ -168,12 +170,23 @@ def _features(pipeline: PipelineRun) -> StepSpec:
     return ("feature_run", lambda: feature_run_create(cleaning_run=cleaning), feature_run_execute)
 
 
-def _segment(pipeline: PipelineRun) -> StepSpec:
+def _predict(pipeline: PipelineRun) -> StepSpec:
     assert pipeline.feature_run is not None
     features = pipeline.feature_run
     return (
+        "prediction_run",
+        lambda: prediction_run_create(feature_run=features),
+        prediction_run_execute,
+    )
+
+
+def _segment(pipeline: PipelineRun) -> StepSpec:
+    assert pipeline.feature_run is not None
+    features = pipeline.feature_run
+    predictions = pipeline.prediction_run
+    return (
         "segmentation_run",
-        lambda: segmentation_run_create(feature_run=features),
+        lambda: segmentation_run_create(feature_run=features, prediction_run=predictions),
         segmentation_run_execute,
     )
 
@@ -191,6 +204,7 @@ def _train(pipeline: PipelineRun) -> StepSpec:
 _STEP_TABLE: dict[str, Callable[[PipelineRun], StepSpec]] = {
     "clean": _clean,
     "features": _features,
+    "predict": _predict,
     "segment": _segment,
     "train": _train,
 }

@@ -15,15 +15,25 @@ from ecomsite.services.runs import ProgressReporter, run_claim, run_fail, run_su
 from segments.engine.clustering import ClusteringParams, cluster_customers
 from segments.engine.rfm import SEGMENTS, rfm_scores
 from segments.engine.rules import RuleError, evaluate_rule
-from segments.models import FeatureRun, Segment, SegmentationRun, SegmentKind, SegmentMembership
+from segments.models import (
+    FeatureRun,
+    PredictionRun,
+    Segment,
+    SegmentationRun,
+    SegmentKind,
+    SegmentMembership,
+)
 
 from .features import customer_features_load
+from .predictions import with_scores
 
 MEMBERSHIP_FIELDS = ("run", "segment", "customer", "created_at", "updated_at")
 
 
-def segmentation_run_create(*, feature_run: FeatureRun) -> SegmentationRun:
-    return SegmentationRun.objects.create(feature_run=feature_run)
+def segmentation_run_create(
+    *, feature_run: FeatureRun, prediction_run: PredictionRun | None = None
+) -> SegmentationRun:
+    return SegmentationRun.objects.create(feature_run=feature_run, prediction_run=prediction_run)
 
 
 def purchases_frame(*, feature_run: FeatureRun) -> pd.DataFrame:
@@ -80,7 +90,8 @@ def segmentation_run_execute(*, run_id: int, task_id: str = "") -> SegmentationR
             members[_segment(SegmentKind.CLUSTER, name, cluster.description)] = ids
 
         report(0.6, "Rule segments", force=True)
-        rule_errors = _rule_segments(run, features, feature_run, members)
+        scored = with_scores(features, run.prediction_run)
+        rule_errors = _rule_segments(run, scored, feature_run, members)
 
         report(0.8, "Storing members", force=True)
         memberships_store(run=run, members=members)

@@ -34,6 +34,7 @@ from segments.services.pipeline import (
 STEPS = (
     ("clean", "Clean", "cleaning_run"),
     ("features", "Features", "feature_run"),
+    ("predict", "Predict", "prediction_run"),
     ("segment", "Segment", "segmentation_run"),
     ("train", "Train", "training_run"),
 )

@@ -7,7 +7,8 @@ from segments.services.pipeline import STEPS, PipelineBusy, pipeline_start
 
 class Command(BaseCommand):
     help = (
-        "Run the pipeline clean → features → segment → train (queued for a worker, or --sync here)."
+        "Run the pipeline clean → features → predict → segment → train (queued for a worker, or "
+        "--sync here)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -38,7 +39,14 @@ class Command(BaseCommand):
             return
         if run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"Pipeline #{run.pk} failed: {run.error}")
-        for step in (run.cleaning_run, run.feature_run, run.segmentation_run, run.training_run):
+        steps = (
+            run.cleaning_run,
+            run.feature_run,
+            run.prediction_run,
+            run.segmentation_run,
+            run.training_run,
+        )
+        for step in steps:
             if step is not None:
                 self.stdout.write(f"  {step}: {step.metrics.get('seconds', 0):.1f}s")
         promotion = (run.training_run.metrics.get("promotion") or {}) if run.training_run else {}

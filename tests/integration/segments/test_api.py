@@ -289,7 +289,7 @@ def test_pipeline_runs_start_and_status(
     assert response["Location"].endswith(f"/api/v1/pipeline-runs/{response.json()['id']}/")
     status = partner.get(response["Location"]).json()  # Celery is eager in tests
     assert status["status"] == "succeeded"
-    assert [step["status"] for step in status["steps"]] == ["succeeded"] * 4
+    assert [step["status"] for step in status["steps"]] == ["succeeded"] * 5
     assert partner.get("/api/v1/pipeline-runs/").json()["count"] == 3
 
 

@@ -66,8 +66,11 @@ def test_until_stops_after_the_named_step(sample, sync, django_capture_on_commit
     run.refresh_from_db()
     # then it succeeds after the segment step and no training round was made
     assert (run.status, run.progress) == (RunStatus.SUCCEEDED, 1.0), run.error
-    assert run.params["steps"] == ["clean", "features", "segment"]
+    assert run.params["steps"] == ["clean", "features", "predict", "segment"]
     assert run.segmentation_run is not None
+    # the segmentation joins the scores of the prediction step (rule segments may use them)
+    assert run.prediction_run is not None
+    assert run.segmentation_run.prediction_run == run.prediction_run
     assert run.training_run is None
 
 

@@ -187,7 +187,7 @@ def test_an_editor_starts_a_run_that_completes_with_its_report(
     assert f"Latest run: #{run.pk}" in page
     assert 'data-live="0"' in page  # finished: nothing to poll
     assert f"From <strong>pipeline #{run.pk}</strong>" in page
-    assert page.count('<span class="status status-succeeded" data-part="status">') == 4
+    assert page.count('<span class="status status-succeeded" data-part="status">') == 5
     report_url = f"/data-quality/{run.cleaning_run.pk}/"
     assert f'href="{report_url}"' in page
     # and the report shows what each rule caught, as stored
@@ -255,12 +255,12 @@ def test_progress_json_moves_within_the_running_step(viewer_client, sample):
     run = PipelineRun.objects.create(
         trigger=PipelineTrigger.API,
         status=RunStatus.RUNNING,
-        progress=1 / 4,
+        progress=1 / 5,
         cleaning_run=cleaning,
         feature_run=features,
     )
     data = viewer_client.get(f"/pipeline/{run.pk}/progress.json").json()
-    assert data["progress"] == pytest.approx((1 + 0.5) / 4, abs=1e-4)
+    assert data["progress"] == pytest.approx((1 + 0.5) / 5, abs=1e-4)
     assert (data["status"], data["finished"], data["message"]) == (
         "running",
         False,
@@ -269,6 +269,7 @@ def test_progress_json_moves_within_the_running_step(viewer_client, sample):
     assert [(s["step"], s["status"], s["seconds"]) for s in data["steps"]] == [
         ("clean", "succeeded", 1.25),
         ("features", "running", None),
+        ("predict", "not_started", None),
         ("segment", "not_started", None),
         ("train", "not_started", None),
     ]
