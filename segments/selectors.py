@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, QuerySet
 
@@ -44,6 +45,7 @@ EXPORT_CHUNK = 5_000
 OUTSIDE = "(not a customer yet)"
 GONE = "(no longer scored)"
 
+_HORIZON = settings.PREDICTIVE_HORIZON_DAYS
 # Numeric customer features as staff read them: column → (label, unit).
 FEATURE_LABELS: dict[str, tuple[str, str]] = {
     F.RECENCY_DAYS: ("Days since last order", "days"),
@@ -62,9 +64,9 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     F.CART_TO_PURCHASE: ("Cart → purchase rate", "ratio"),
     F.TOP_CATEGORY_SHARE: ("Top category's share of spend", "share"),
     # predictive scores (segments/services/predictions.py), over PREDICTIVE_HORIZON_DAYS
-    "clv": ("Predicted revenue, next 90 days", "currency"),
-    "expected_orders": ("Predicted orders, next 90 days", "orders"),
-    "churn_risk": ("Churn risk (no order in 90 days)", "share"),
+    "clv": (f"Predicted revenue, next {_HORIZON} days", "currency"),
+    "expected_orders": (f"Predicted orders, next {_HORIZON} days", "orders"),
+    "churn_risk": (f"Churn risk (no order in {_HORIZON} days)", "share"),
     "p_alive": ("Probability still active", "share"),
     "expected_order_value": ("Predicted order value", "currency"),
     "next_order_days": ("Predicted days to next order", "days"),
