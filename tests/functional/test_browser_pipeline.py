@@ -82,7 +82,7 @@ def test_editor_runs_the_pipeline_and_reads_the_data_quality_report(
     # then the page follows it until the worker has run every step
     expect(page.locator("#pipeline-status")).to_have_text("Succeeded", timeout=PIPELINE_TIMEOUT_MS)
     steps = page.locator(".pipeline-steps [data-part=status]")
-    expect(steps).to_have_text(["Succeeded"] * 4)
+    expect(steps).to_have_text(["Succeeded"] * 5)
     expect(page.locator("#in-use-title + p")).to_contain_text(f"pipeline #{run.pk}")
     expect(page.locator("progress#pipeline-bar")).to_have_js_property("value", 1)
     run.refresh_from_db()
