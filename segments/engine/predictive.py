@@ -246,7 +246,7 @@ def p_alive(params: BgNbdParams, x: _F64, t_x: _F64, T: _F64) -> _F64:
         - np.log(b + x[has] - 1.0)
         + (r + x[has]) * (np.log(alpha + T[has]) - np.log(alpha + t_x[has]))
     )
-    return np.asarray(1.0 / (1.0 + np.where(has, np.exp(log_ratio), 0.0)), dtype=np.float64)
+    return np.asarray(np.where(has, special.expit(-log_ratio), 1.0), dtype=np.float64)
 
 
 def expected_orders(
