@@ -1,7 +1,15 @@
 from django.contrib import admin
 
 from ecomsite.admin import ReadOnlyAdminMixin
-from segments.models import FeatureRun, PipelineRun, Segment, SegmentationRun, SegmentMembership
+from segments.models import (
+    CustomerScore,
+    FeatureRun,
+    PipelineRun,
+    PredictionRun,
+    Segment,
+    SegmentationRun,
+    SegmentMembership,
+)
 
 
 class RunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -19,6 +27,33 @@ class FeatureRunAdmin(RunAdmin):
 @admin.register(SegmentationRun)
 class SegmentationRunAdmin(RunAdmin):
     readonly_fields = tuple(f.name for f in SegmentationRun._meta.fields)
+
+
+@admin.register(PredictionRun)
+class PredictionRunAdmin(RunAdmin):
+    list_display = [*RunAdmin.list_display, "as_of", "horizon_days", "customers", "sufficient"]
+    list_filter = ["status", "sufficient"]
+    readonly_fields = tuple(f.name for f in PredictionRun._meta.fields)
+
+
+@admin.register(CustomerScore)
+class CustomerScoreAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "customer",
+        "run",
+        "clv",
+        "expected_orders",
+        "churn_risk",
+        "p_alive",
+        "next_order_date",
+        "sufficient",
+    ]
+    list_filter = ["sufficient", "no_repeat", "short_history", "run"]
+    search_fields = ["customer__external_id"]
+    raw_id_fields = ["run", "customer"]
+    list_select_related = ["customer"]
+    readonly_fields = tuple(f.name for f in CustomerScore._meta.fields)
+    show_full_result_count = False
 
 
 @admin.register(PipelineRun)

@@ -13,12 +13,14 @@ app_name = "api"
 router = DefaultRouter()
 router.include_root_view = False
 router.register("events", views.EventApi, basename="event")
-router.register("customers", views.CustomerApi, basename="customer")
+# The customer detail carries the predictive scores, which segments adds (segments/api.py).
+router.register("customers", segments_api.CustomerApi, basename="customer")
 router.register("products", views.ProductApi, basename="product")
 router.register("imports", views.ImportBatchApi, basename="import")
 router.register("segments", segments_api.SegmentApi, basename="segment")
 router.register("quality-reports", segments_api.QualityReportApi, basename="quality-report")
 router.register("pipeline-runs", segments_api.PipelineRunApi, basename="pipeline-run")
+router.register("predictions", segments_api.PredictionRunApi, basename="prediction")
 router.register("models", recommendations_api.ModelRunApi, basename="model")
 router.register("training-runs", recommendations_api.TrainingRunApi, basename="training-run")
 router.register("campaigns", campaigns_api.CampaignApi, basename="campaign")

@@ -99,6 +99,9 @@ class EventApi(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class CustomerApi(viewsets.ReadOnlyModelViewSet):
+    """Customers. Served as segments.api.CustomerApi, whose detail adds the predictive scores
+    (segments builds on ecomsite, so they are added there)."""
+
     permission_classes = [HasScope]
     required_scope = Scope.CATALOG_READ
     serializer_class = s.CustomerOutputSerializer

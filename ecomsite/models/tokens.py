@@ -13,6 +13,7 @@ class Scope(models.TextChoices):
     SEGMENTS_READ = "segments:read", "Read segments"
     RECOMMENDATIONS_READ = "recommendations:read", "Read recommendations"
     CAMPAIGNS_READ = "campaigns:read", "Read campaigns and audiences"
+    PREDICTIONS_READ = "predictions:read", "Read predictive customer scores"
 
 
 class PartnerToken(TimeStampedModel):
