@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import pipeline, segments
+from .views import pipeline, predictions, segments
 
 urlpatterns = [
     # Segment pages (segments/views/segments.py)
@@ -20,6 +20,8 @@ urlpatterns = [
         segments.SegmentMembersCsvView.as_view(),
         name="segment-members-csv",
     ),
+    # The prediction run in use and its backtest (segments/views/predictions.py)
+    path("predictions/", predictions.PredictionDetailView.as_view(), name="prediction-detail"),
     # Pipeline, data-quality and schedule pages (segments/views/pipeline.py)
     path("pipeline/", pipeline.PipelineRunListView.as_view(), name="pipeline-list"),
     path("pipeline/start/", pipeline.PipelineRunStartView.as_view(), name="pipeline-start"),

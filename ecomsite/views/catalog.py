@@ -11,6 +11,7 @@ from django.views.generic import DetailView, ListView
 from ecomsite.models import Customer, Product
 from ecomsite.selectors import catalog
 from recommendations import selectors as recommendations
+from segments import prediction_selectors
 
 from .base import RoleRequiredMixin
 
@@ -70,6 +71,8 @@ class CustomerDetailView(RoleRequiredMixin, DetailView):
             history=history.get_page(self.request.GET.get("page")),
             charts={"monthly": summary.monthly, "categories": summary.categories},
             recommendations=_customer_recommendations(self.object),
+            # the customer's predictive scores, from the segments app like the recommendations
+            prediction=prediction_selectors.customer_prediction(self.object),
         )
         return context
 
