@@ -93,7 +93,7 @@ def score_infos(horizon_days: int) -> list[ScoreInfo]:
 
 
 def model_name(model: str) -> str:
-    """ "mbgnbd" → "MBG/NBD + Gamma-Gamma"."""
+    """The model's display name: MBG/NBD + Gamma-Gamma for "mbgnbd"."""
     return f"{MODEL_NAMES.get(model, model)} + Gamma-Gamma"
 
 
@@ -293,7 +293,7 @@ def prediction_backtest(run: PredictionRun) -> BacktestSummary | None:
         deciles={
             what: [
                 {key: _number(value) for key, value in row.items()}
-                for row in backtest.get("deciles", {}).get(what) or []
+                for row in (backtest.get("deciles") or {}).get(what) or []
             ]
             for what in ("orders", "revenue", "churn")
         },

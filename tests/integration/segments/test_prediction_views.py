@@ -254,7 +254,7 @@ def test_the_page_shows_the_run_the_fit_and_what_the_scores_mean(viewer_client):
     for name, value in [("p", "2.453"), ("q", "3.455"), ("γ", "393.3")]:
         assert f"Gamma-Gamma {name} {value}" in text
     # 0.718566 / 66.466761 × 90 = 0.973; 2.452617 × 393.298366 / 2.455345 = 392.86
-    assert "orders about 0.97 times in 90 days" in text
+    assert "while active, customers order 0.97 times in 90 days on average" in text
     assert "the population's mean order value is £392.86" in text
     # every score explained, with its median and mean
     assert (
