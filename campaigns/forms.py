@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from campaigns.models import AudienceSource, Campaign, Channel
+from campaigns.models import AudienceSource, Campaign, Channel, RankBy
 from segments.models import Segment
 
 # Shares are typed as percentages: the control group may hold out at most half the audience
@@ -165,6 +165,15 @@ class CampaignAudienceForm(StepForm):
         label="Most likely buyers (%)",
         help_text="The share of customers with the highest recommendation scores for them.",
     )
+    rank_by = forms.ChoiceField(
+        required=False,
+        choices=RankBy.choices,
+        initial=RankBy.NONE,
+        label="Rank the audience by",
+        help_text="When the recipient limit (control step) cuts the audience, keep the top "
+        "customers by this predicted score instead of a random sample; the control group is "
+        "then drawn at random among them, so the comparison stays fair.",
+    )
 
     def __init__(
         self,
@@ -233,6 +242,7 @@ class CampaignAudienceForm(StepForm):
             "include_segments": [s.pk for s in data["include_segments"]],
             "exclude_segments": [s.pk for s in data["exclude_segments"]],
             "conditions": data["conditions"],
+            "rank_by": data.get("rank_by") or "",
         }
 
     @classmethod
@@ -240,6 +250,7 @@ class CampaignAudienceForm(StepForm):
         params = campaign.audience_params or {}
         initial: dict[str, Any] = {
             "audience_source": campaign.audience_source,
+            "rank_by": campaign.rank_by,
             "include_segments": [s.pk for s in campaign.include_segments.all()],
             "exclude_segments": [s.pk for s in campaign.exclude_segments.all()],
             "conditions": json.dumps(campaign.conditions) if campaign.conditions else "",
@@ -331,7 +342,8 @@ class CampaignControlForm(StepForm):
         required=False,
         min_value=1,
         label="Recipient limit",
-        help_text="Leave empty to reach the whole audience.",
+        help_text="Leave empty to reach the whole audience. A random sample, or the top "
+        "customers by the score chosen in the audience step's ranking.",
     )
     attribution_days = forms.IntegerField(
         min_value=1,

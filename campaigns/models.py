@@ -57,6 +57,28 @@ class AudienceSource(models.TextChoices):
     PROPENSITY = "propensity", "Most likely buyers of products or a category"
 
 
+class RankBy(models.TextChoices):
+    """The predictive score a recipient limit keeps the top customers by (segments/engine/
+    predictive.py, over the prediction run of the campaign's segmentation run)."""
+
+    NONE = "", "No ranking (the limit keeps a random sample)"
+    CLV = "clv", "Predicted revenue (highest first)"
+    CHURN_RISK = "churn_risk", "Churn risk (highest first)"
+    EXPECTED_ORDERS = "expected_orders", "Predicted orders (highest first)"
+    P_ALIVE = "p_alive", "Probability still active (lowest first: most at risk)"
+
+
+# How each ranking reads in the audience steps ("ranked by predicted revenue").
+RANK_PHRASE = {
+    RankBy.CLV: "predicted revenue",
+    RankBy.CHURN_RISK: "churn risk",
+    RankBy.EXPECTED_ORDERS: "predicted orders",
+    RankBy.P_ALIVE: "lowest probability still active",
+}
+# Rankings that keep the lowest scores first.
+RANK_LOWEST_FIRST = frozenset({RankBy.P_ALIVE})
+
+
 class Campaign(TimeStampedModel):
     """A campaign and its whole configuration; the draft row carries the builder's state.
 
@@ -66,7 +88,9 @@ class Campaign(TimeStampedModel):
     * propensity: {"products": [external ids], "category": "...", "top_share": 0.05} — the
       customers whose recommendation scores for them are highest.
     conditions: extra rule conditions in the rule-segment definition format
-    (segments/services/rules.py), {} for none."""
+    (segments/services/rules.py), {} for none.
+    rank_by: with a recipient limit, keep the top customers by this predictive score instead of
+    a random sample (the control group is then drawn at random among them)."""
 
     name = models.CharField(max_length=120)
     goal = models.TextField(blank=True)
@@ -95,6 +119,13 @@ class Campaign(TimeStampedModel):
     )
     frequency_cap_days = models.PositiveIntegerField(default=7)
     recipient_limit = models.PositiveIntegerField(null=True, blank=True)
+    rank_by = models.CharField(
+        max_length=20,
+        choices=RankBy.choices,
+        default=RankBy.NONE,
+        blank=True,
+        help_text="With a recipient limit, keep the top customers by this predictive score",
+    )
     control_share = models.FloatField(default=0.1, help_text="0–0.5 of the audience held out")
     control_seed = models.BigIntegerField(
         default=new_control_seed, help_text="Seeds the random control assignment"

@@ -23,6 +23,16 @@ Computed in this order, each step reported with the size after it:
 From step 6 on, a step's ``size`` is the treatment group (the customers who will be contacted);
 ``removed`` is always the previous step's size minus this one's.
 
+Ranked audiences (``rank_by``): when a recipient limit cuts the audience, steps 6 and 7 swap.
+6. the limit keeps the ``recipient_limit`` customers with the highest score (``p_alive``: the
+   lowest), customers without a score last, ties by customer id; the scores are those of the
+   prediction run of the segmentation run the audience is computed on, so a launch and its
+   resumption rank on the same scores. This step's ``size`` is both groups;
+7. the control group is drawn at random *among the kept customers*, exactly as in step 6 above
+   (same seed, same rounding), so treatment and control have the same score profile and the
+   comparison stays fair. Its ``size`` is the treatment group.
+Without a cut (no limit, or an audience within it) the ranking changes nothing.
+
 A launched campaign's audience is computed on the segmentation run it recorded at launch and as
 of its launch time, so a resumed launch materialises exactly the audience the first attempt did.
 """
@@ -40,10 +50,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from django.db.models import Count, Max, Prefetch, QuerySet
 from django.utils import timezone
 
 from campaigns.models import (
+    RANK_LOWEST_FIRST,
+    RANK_PHRASE,
     AudienceSource,
     Campaign,
     CampaignAuditEntry,
@@ -52,6 +65,7 @@ from campaigns.models import (
     CampaignRunKind,
     CampaignStatus,
     Channel,
+    RankBy,
     RecipientGroup,
 )
 from ecomsite.exceptions import ValidationFailed
@@ -99,13 +113,16 @@ class AudienceStep:
 class Audience:
     """steps: the funnel; treatment_ids / control_ids: customer pks in the random order the
     control split drew (the launch materialises these, the preview samples the first ones);
-    run: the segmentation run it was computed on; as_of: the reference time of the cap."""
+    run: the segmentation run it was computed on; as_of: the reference time of the cap;
+    ranked_by: the score the recipient limit kept the top customers by ("" when it did not
+    rank: no ranking chosen, or nothing to cut)."""
 
     steps: list[AudienceStep]
     treatment_ids: list[int]
     control_ids: list[int]
     run: SegmentationRun | None = None
     as_of: datetime | None = None
+    ranked_by: str = ""
 
     @property
     def size(self) -> int:
@@ -227,6 +244,32 @@ def control_split(ids: IdArray, *, seed: int, share: float) -> tuple[IdArray, Id
     return order[held:], order[:held]
 
 
+def rank_scores(run: SegmentationRun, rank_by: str) -> pd.Series:
+    """Every scored customer's `rank_by` score (index customer pk; NaN: no score) in the
+    prediction run of `run`; ValidationFailed when that run has none."""
+    frame = features_frame(run) if run.prediction_run_id else None
+    if frame is None or rank_by not in frame.columns:
+        raise ValidationFailed(
+            f"Ranking by {RANK_PHRASE[RankBy(rank_by)]} needs predictive scores, and "
+            f"segmentation #{run.pk} has none: run the pipeline (its predict step scores "
+            "customers) or choose no ranking."
+        )
+    return frame[rank_by]
+
+
+def top_by_score(
+    ids: IdArray, scores: pd.Series, *, limit: int, lowest_first: bool = False
+) -> IdArray:
+    """The `limit` ids with the highest scores (`lowest_first`: the lowest), ids without a
+    finite score last, ties broken by the smaller id; returned sorted (as control_split
+    takes them), so the result depends only on the ids and their scores."""
+    values = scores.reindex(ids).to_numpy(dtype=np.float64)
+    missing = ~np.isfinite(values)
+    key = np.where(missing, 0.0, values if lowest_first else -values)
+    order = np.lexsort((ids, key, missing))  # the last key sorts first
+    return np.sort(ids[order[:limit]])
+
+
 def campaign_audience(
     campaign: Campaign, *, run: SegmentationRun | None = None, as_of: datetime | None = None
 ) -> Audience:
@@ -268,10 +311,30 @@ def campaign_audience(
         _step(steps, "No frequency cap", len(ids))
 
     share = campaign.control_share
+    limit = campaign.recipient_limit
+    ranked_by = campaign.rank_by if limit and len(ids) > limit else ""
+    if ranked_by and limit:
+        scores = rank_scores(_need_run(run), ranked_by)
+        lowest_first = ranked_by in RANK_LOWEST_FIRST
+        ids = top_by_score(ids, scores, limit=limit, lowest_first=lowest_first)
+        phrase = RANK_PHRASE[RankBy(ranked_by)]
+        label = f"Recipient limit {limit:,}, ranked by {phrase}: the top {limit:,} kept"
+        _step(steps, label, len(ids))
+        treatment, control = control_split(ids, seed=campaign.control_seed, share=share)
+        label = f"Control group: {len(control):,} ({share:.0%}) drawn at random among them"
+        _step(steps, label, len(treatment))
+        return Audience(
+            steps=steps,
+            treatment_ids=[int(i) for i in treatment],
+            control_ids=[int(i) for i in control],
+            run=run,
+            as_of=as_of,
+            ranked_by=ranked_by,
+        )
+
     treatment, control = control_split(ids, seed=campaign.control_seed, share=share)
     _step(steps, f"Control group: {len(control):,} ({share:.0%}) held out", len(treatment))
 
-    limit = campaign.recipient_limit
     if limit and len(treatment) + len(control) > limit:
         held = round_half_up(share * limit)
         treatment, control = treatment[: limit - held], control[:held]
@@ -564,6 +627,34 @@ def campaign_overlap(campaign: Campaign, audience: Audience) -> list[tuple[Campa
     return found
 
 
+def ranking_notes(campaign: Campaign, audience: Audience) -> list[str]:
+    """What a ranked audience's preview says about the ranking and the scores behind it."""
+    phrase = RANK_PHRASE[RankBy(campaign.rank_by)]
+    if not audience.ranked_by:
+        why = "there is no recipient limit" if not campaign.recipient_limit else "it fits"
+        return [f"Ranked by {phrase}, but {why}: the whole audience is kept."]
+    predictions = audience.run.prediction_run if audience.run is not None else None
+    notes = [
+        f"Ranked by {phrase}: the limit keeps the top {audience.size:,} customers (those "
+        "without a score last); the control group is drawn at random among them, so the "
+        "comparison stays fair."
+    ]
+    if predictions is not None:
+        start = f" from {predictions.as_of:%d %b %Y}" if predictions.as_of else ""
+        notes.append(
+            f"Scores of predictions #{predictions.pk}: the next {predictions.horizon_days} "
+            f"days{start}."
+        )
+        if not predictions.sufficient:
+            reasons = "; ".join((predictions.metrics or {}).get("fit", {}).get("reasons", []))
+            notes.append(
+                "These predictions are not trusted"
+                + (f" ({reasons})" if reasons else "")
+                + ": the ranking may be little better than a random sample."
+            )
+    return notes
+
+
 def campaign_preview(campaign: Campaign, *, samples: int = 5) -> CampaignPreview:
     """The builder's preview (CampaignPreview). ValidationFailed as campaign_audience."""
     from campaigns.engine.stats import control_power
@@ -596,6 +687,8 @@ def campaign_preview(campaign: Campaign, *, samples: int = 5) -> CampaignPreview
     rate = baseline_rate(audience.customer_ids, days=campaign.attribution_days)
     if rate is None or rate == 0:
         notes.append("No purchases in the audience's recent history: the baseline is a guess.")
+    if campaign.rank_by:
+        notes.extend(ranking_notes(campaign, audience))
     control = control_power(
         n_treatment=len(audience.treatment_ids),
         n_control=len(audience.control_ids),

@@ -17,6 +17,7 @@ from campaigns.models import (
     CampaignAuditEntry,
     CampaignRun,
     Channel,
+    RankBy,
     RecipientGroup,
 )
 
@@ -92,6 +93,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             "frequency_cap",
             "frequency_cap_days",
             "recipient_limit",
+            "rank_by",
             "control_share",
             "control_seed",
             "content_k",
@@ -145,6 +147,14 @@ class CampaignInputSerializer(serializers.Serializer):
     frequency_cap = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     frequency_cap_days = serializers.IntegerField(min_value=1, required=False)
     recipient_limit = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    rank_by = serializers.ChoiceField(
+        choices=RankBy.choices,
+        required=False,
+        allow_blank=True,
+        help_text="With a recipient limit, keep the top customers by this predictive score "
+        '(p_alive: the lowest first); "" for a random sample. The control group is drawn at '
+        "random among the kept customers.",
+    )
     control_share = serializers.FloatField(min_value=0, max_value=0.5, required=False)
     content_k = serializers.IntegerField(min_value=1, max_value=50, required=False)
     content_category = serializers.CharField(required=False, allow_blank=True, max_length=120)

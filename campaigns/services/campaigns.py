@@ -35,6 +35,7 @@ from campaigns.models import (
     CampaignRunKind,
     CampaignStatus,
     Channel,
+    RankBy,
 )
 from campaigns.selectors import audience_run, campaign_audience
 from ecomsite.exceptions import InvalidTransition, ValidationFailed
@@ -55,6 +56,7 @@ SCALAR_FIELDS = (
     "frequency_cap",
     "frequency_cap_days",
     "recipient_limit",
+    "rank_by",
     "control_share",
     "content_k",
     "content_category",
@@ -244,6 +246,11 @@ def _clean(campaign: Campaign, data: Mapping[str, Any]) -> dict[str, Any]:
             value = _int("The frequency cap window", value, low=1, high=365)
         elif name == "recipient_limit":
             value = _int_or_none("The recipient limit", value, low=1)
+        elif name == "rank_by":
+            value = value or ""
+            if value not in RankBy.values:
+                choices = ", ".join(v for v in RankBy.values if v)
+                raise ValidationFailed(f"Unknown ranking {value!r}; one of {choices} (or none).")
         elif name == "control_share":
             try:
                 value = float(value)
@@ -445,6 +452,9 @@ def campaign_launch(*, campaign: Campaign, user: Actor) -> CampaignRun:
                     "treatment": len(audience.treatment_ids),
                     "control": len(audience.control_ids),
                     "segmentation_run": run.pk if run else None,
+                    "prediction_run": run.prediction_run_id if run else None,
+                    "rank_by": current.rank_by,
+                    "ranked": bool(audience.ranked_by),
                     "model_run": model.pk if model else None,
                     "steps": [[s.label, s.size, s.removed] for s in audience.steps],
                 },
@@ -459,6 +469,7 @@ def campaign_launch(*, campaign: Campaign, user: Actor) -> CampaignRun:
                     "recipients": audience.size,
                     "treatment": len(audience.treatment_ids),
                     "control": len(audience.control_ids),
+                    **({"ranked_by": audience.ranked_by} if audience.ranked_by else {}),
                 },
             )
             _enqueue(launched)
