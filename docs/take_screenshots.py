@@ -2,8 +2,9 @@
 
 Logs in through the login form at 1280x900 and saves full-page PNGs in docs/screenshots/:
 dashboard.png, imports.png (the imports list), import-detail.png (the newest import's report) and
-customer.png (customer 17850, or the first customer of the list when there is no 17850),
-segments.png, segment-detail.png (the first segment listed), segment-builder.png,
+customer.png (customer 17850, or the first customer of the list when there is no 17850) and
+customer-scores.png (its predictive scores' section), predictions.png, segments.png,
+segment-detail.png (the first segment listed), segment-builder.png,
 data-quality.png (the newest cleaning run's report), pipeline.png, campaign-list.png,
 campaign-builder.png (the audience step of the newest draft campaign with its live preview; a
 draft is created through the builder when there is none: the user needs the editor role) and
@@ -130,10 +131,18 @@ def take(base_url: str, username: str, password: str, out: Path) -> list[str]:
                     page.goto(customer)
             if "/customers/" in page.url and page.url.rstrip("/").split("/")[-1] != "customers":
                 shoot(page, out / "customer.png")
+                scores = page.locator("section.customer-scores")
+                if scores.count():
+                    scores.screenshot(path=str(out / "customer-scores.png"))
+                    say("    docs/screenshots/customer-scores.png (its scores)")
+                else:
+                    missing.append("customer-scores.png")
             else:
                 say("    no customer yet: customer.png not taken")
                 missing.append("customer.png")
 
+            page.goto("predictions/")
+            shoot(page, out / "predictions.png")
             page.goto("segments/")
             shoot(page, out / "segments.png")
             segment = first_link(page, "main table tbody a[href*='/segments/']")
