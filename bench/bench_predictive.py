@@ -44,18 +44,6 @@ KINDS = ("predicted", "baseline", "actual")
 VARIANTS = (("mbgnbd", True), ("mbgnbd", False), ("bgnbd", True), ("bgnbd", False))
 
 
-def purchases_frame(clean: pd.DataFrame) -> pd.DataFrame:
-    """Usable purchase lines of known customers with positive revenue."""
-    keep = (
-        clean[cc.USABLE]
-        & (clean[cc.KIND] == "purchase")
-        & (clean[cc.CUSTOMER] != cc.ANONYMOUS)
-        & (clean[cc.REVENUE] > 0)
-    )
-    rows = clean.loc[keep, [cc.CUSTOMER, cc.ORDER_ID, cc.TIMESTAMP, cc.REVENUE]]
-    return rows.reset_index(drop=True)
-
-
 def report_backtest(result: P.Backtest, holdout_days: float, end: str) -> None:
     for target in ("orders", "revenue"):
         say(f"\n{target} in the {holdout_days:g} days after {end}:")
@@ -130,7 +118,7 @@ def main() -> int:
     parser.add_argument("--bootstrap", type=int, default=200)
     args = parser.parse_args()
     say(f"bench_predictive: load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    purchases = purchases_frame(load_clean_frame(args.file))
+    purchases = P.purchases_from_clean(load_clean_frame(args.file))
     say(f"{len(purchases):,} purchase lines of {purchases[cc.CUSTOMER].nunique():,} customers")
     end = pd.Timestamp(args.calibration_end, tz="UTC")
     summary_rows = []

@@ -43,6 +43,7 @@ from segments.models import (
     SegmentKind,
 )
 from segments.services.pipeline import pipeline_start
+from segments.services.predictions import INTERVAL_SCORES
 from segments.services.rules import (
     rule_segment_create,
     rule_segment_deactivate,
@@ -406,15 +407,6 @@ class PipelineRunApi(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 # -- predictive scores --------------------------------------------------------------------------
 
-# Each score with its 80% parameter interval (segments/engine/predictive.py), in display order.
-INTERVAL_SCORES = (
-    "expected_orders",
-    "clv",
-    "expected_order_value",
-    "p_alive",
-    "churn_risk",
-    "next_order_days",
-)
 SCORE_ORDERING = ("clv", "churn_risk", "expected_orders", "p_alive")
 SCORE_FLAGS = ("no_repeat", "short_history", "sufficient")
 

@@ -85,6 +85,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import optimize, special, stats
 
+from ecomsite.engine import clean_columns as cc
 from ecomsite.engine.clean_columns import CUSTOMER, ORDER_ID, REVENUE, TIMESTAMP
 
 _F64 = npt.NDArray[np.float64]
@@ -95,6 +96,22 @@ SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary", "orders", "revenue")
 
 
 # --------------------------------------------------------------------------- summaries
+
+# The clean-frame columns purchases_from_clean reads.
+CLEAN_INPUT = (CUSTOMER, ORDER_ID, TIMESTAMP, REVENUE, cc.KIND, cc.USABLE)
+
+
+def purchases_from_clean(clean: pd.DataFrame) -> pd.DataFrame:
+    """The purchases frame of a clean frame (``ecomsite.engine.clean_columns``): usable purchase
+    lines of known customers with positive revenue. Returns and cancellations are left out: the
+    models describe buying (the features' net revenue describes the rest)."""
+    keep = (
+        clean[cc.USABLE]
+        & (clean[cc.KIND] == "purchase")
+        & (clean[CUSTOMER] != cc.ANONYMOUS)
+        & (clean[REVENUE] > 0)
+    )
+    return clean.loc[keep, [CUSTOMER, ORDER_ID, TIMESTAMP, REVENUE]].reset_index(drop=True)
 
 
 def customer_summary(

@@ -31,17 +31,17 @@ SCORE_FEATURES = (
     "expected_order_value",
     "next_order_days",
 )
+# Every score with an 80% parameter interval (``_lo``/``_hi``), in display order.
+INTERVAL_SCORES = (
+    "expected_orders",
+    "clv",
+    "expected_order_value",
+    "p_alive",
+    "churn_risk",
+    "next_order_days",
+)
 _INTERVAL_COLUMNS = tuple(
-    f"{name}{suffix}"
-    for name in (
-        "expected_orders",
-        "clv",
-        "expected_order_value",
-        "p_alive",
-        "churn_risk",
-        "next_order_days",
-    )
-    for suffix in ("", "_lo", "_hi")
+    f"{name}{suffix}" for name in INTERVAL_SCORES for suffix in ("", "_lo", "_hi")
 )
 SCORE_FIELDS = (
     *_INTERVAL_COLUMNS,
@@ -76,18 +76,8 @@ def purchases_for_prediction(feature_run: FeatureRun) -> pd.DataFrame:
     """Usable purchase lines of known customers with positive revenue (customer, order_id,
     timestamp, revenue) from the run's clean table: returns and cancellations are left out (the
     purchase-count models describe buying; the features' net revenue describes the rest)."""
-    clean = frame_load(
-        feature_run.cleaning_run.artifact,
-        columns=[cc.CUSTOMER, cc.ORDER_ID, cc.TIMESTAMP, cc.REVENUE, cc.KIND, cc.USABLE],
-    )
-    keep = (
-        clean[cc.USABLE]
-        & (clean[cc.KIND] == "purchase")
-        & (clean[cc.CUSTOMER] != cc.ANONYMOUS)
-        & (clean[cc.REVENUE] > 0)
-    )
-    rows = clean.loc[keep, [cc.CUSTOMER, cc.ORDER_ID, cc.TIMESTAMP, cc.REVENUE]]
-    return rows.reset_index(drop=True)
+    clean = frame_load(feature_run.cleaning_run.artifact, columns=list(predictive.CLEAN_INPUT))
+    return predictive.purchases_from_clean(clean)
 
 
 def prediction_run_execute(*, run_id: int, task_id: str = "") -> PredictionRun | None:
