@@ -220,6 +220,8 @@ def score_distributions(scores: pd.DataFrame, *, bins: int = 20) -> dict[str, An
 def _store(run: PredictionRun, scores: pd.DataFrame) -> None:
     fields = ("run", "customer", *SCORE_FIELDS)
     frame = scores.reindex(columns=list(SCORE_FIELDS))
+    for column in ("orders_pred_lo", "orders_pred_hi"):  # whole numbers, integer columns
+        frame[column] = frame[column].round().astype("Int64")
     with transaction.atomic():
         CustomerScore.objects.filter(run=run).delete()
         rows: list[tuple[Any, ...]] = []
@@ -232,6 +234,8 @@ def _store(run: PredictionRun, scores: pd.DataFrame) -> None:
 
 
 def _cell(value: Any) -> Any:
+    if value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, pd.Timestamp):
         return value.floor("s").to_pydatetime()
     if isinstance(value, (bool, np.bool_)):
@@ -240,7 +244,7 @@ def _cell(value: Any) -> Any:
         return int(value)
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else None
-    return None if value is pd.NaT else value
+    return value
 
 
 def _num(value: Any) -> Any:
