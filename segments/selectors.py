@@ -65,6 +65,7 @@ FEATURE_LABELS: dict[str, tuple[str, str]] = {
     F.TOP_CATEGORY_SHARE: ("Top category's share of spend", "share"),
     # predictive scores (segments/services/predictions.py), over PREDICTIVE_HORIZON_DAYS
     "clv": (f"Predicted revenue, next {_HORIZON} days", "currency"),
+    "clv_percentile": ("Predicted revenue percentile (90% = top 10%)", "share"),
     "expected_orders": (f"Predicted orders, next {_HORIZON} days", "orders"),
     "churn_risk": (f"Churn risk (no order in {_HORIZON} days)", "share"),
     "p_alive": ("Probability still active", "share"),

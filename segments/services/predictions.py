@@ -54,6 +54,7 @@ SCORE_FIELDS = (
     "short_history",
     "sufficient",
 )
+CLV_PERCENTILE = "clv_percentile"
 BATCH = 2_000
 
 
@@ -269,10 +270,13 @@ def scores_frame(run: PredictionRun) -> pd.DataFrame:
 
 
 def with_scores(features: pd.DataFrame, run: PredictionRun | None) -> pd.DataFrame:
-    """The customer features with the score columns (SCORE_FEATURES) joined; customers without
-    a score (no purchase) get NaN, which rule comparisons read as "no match"."""
+    """The customer features with the score columns (SCORE_FEATURES) joined, and
+    ``clv_percentile``: the share of scored customers with a lower or equal predicted revenue
+    (0.9 and above = the top 10% by predicted value). Customers without a score (no purchase)
+    get NaN, which rule comparisons read as "no match"."""
     if run is None or not run.artifact_dir:
         return features
     scores = scores_frame(run)[list(SCORE_FEATURES)]
-    extra = [c for c in SCORE_FEATURES if c not in features.columns]
+    scores = scores.assign(**{CLV_PERCENTILE: scores["clv"].rank(pct=True, method="max")})
+    extra = [c for c in (*SCORE_FEATURES, CLV_PERCENTILE) if c not in features.columns]
     return features.join(scores[extra], how="left")

@@ -181,6 +181,17 @@ def test_rule_segments_use_the_scores(shop):
     assert 0 < len(expected) < len(features)
     members = SegmentMembership.objects.filter(run=pipeline.segmentation_run, segment=segment)
     assert sorted(members.values_list("customer_id", flat=True)) == sorted(expected)
+    # "the top 10% by predicted value"
+    top = rule_segment_create(
+        name="Top 10% by predicted value",
+        definition={"feature": "clv_percentile", "cmp": ">", "value": 0.9},
+        created_by=None,
+    )
+    scored = features["clv"].dropna()
+    expected_top = scored.index[scored > scored.quantile(0.9)]
+    members = SegmentMembership.objects.filter(run=pipeline.segmentation_run, segment=top)
+    assert sorted(members.values_list("customer_id", flat=True)) == sorted(expected_top)
+    assert len(expected_top) == pytest.approx(0.1 * len(scored), abs=1)
     # the joined scores are the run's artifact, customer by customer
     stored = scores_frame(pipeline.prediction_run)
     pd.testing.assert_series_equal(
