@@ -15,7 +15,8 @@ next period at the calibration period's rate":
   their predictive interval (and below / above it).
 
 Every model variant is run (MBG/NBD and BG/NBD, with and without merging a customer's orders of
-one day), the pipeline's default first. It prints a report and never asserts.
+one day, order values of all orders or of repeat orders only), the pipeline's default first.
+It prints a report and never asserts.
 
     python bench/bench_predictive.py [--calibration-end 2011-06-01] [--holdout-days 91]
         [--bootstrap 200]
@@ -41,7 +42,13 @@ from ecomsite.engine import clean_columns as cc  # noqa: E402
 from segments.engine import predictive as P  # noqa: E402
 
 KINDS = ("predicted", "baseline", "actual")
-VARIANTS = (("mbgnbd", True), ("mbgnbd", False), ("bgnbd", True), ("bgnbd", False))
+VARIANTS = (
+    ("mbgnbd", True, "all"),
+    ("mbgnbd", True, "repeat"),
+    ("mbgnbd", False, "all"),
+    ("bgnbd", True, "all"),
+    ("bgnbd", False, "all"),
+)
 
 
 def report_backtest(result: P.Backtest, holdout_days: float, end: str) -> None:
@@ -122,16 +129,18 @@ def main() -> int:
     say(f"{len(purchases):,} purchase lines of {purchases[cc.CUSTOMER].nunique():,} customers")
     end = pd.Timestamp(args.calibration_end, tz="UTC")
     summary_rows = []
-    for model, merge in VARIANTS:
-        cfg = P.PredictiveConfig(model=model, merge_same_day=merge, n_boot=args.bootstrap)
+    for model, merge, values in VARIANTS:
+        cfg = P.PredictiveConfig(
+            model=model, merge_same_day=merge, order_values=values, n_boot=args.bootstrap
+        )
         started = time.monotonic()
         result = P.backtest(
             purchases, calibration_end=end, holdout_days=args.holdout_days, config=cfg
         )
         seconds = time.monotonic() - started
-        label = f"{model}{' + one order per day' if merge else ''}"
+        label = f"{model}{' + one order per day' if merge else ''}, {values} orders' values"
         summary_rows.append((label, result, seconds))
-        if (model, merge) != VARIANTS[0]:
+        if (model, merge, values) != VARIANTS[0]:
             continue
         say(f"\n== {label} (the pipeline's default) ==")
         say(f"fit: {result.report}")
@@ -140,15 +149,16 @@ def main() -> int:
         report_intervals(purchases, end, args.holdout_days, cfg)
     say("\n== variants (model / baseline) ==")
     say(
-        f"  {'variant':<30} {'orders MAE':>17} {'orders Spearman':>17} {'revenue MAE':>19} "
-        f"{'churn AUC':>15} {'a':>9}"
+        f"  {'variant':<50} {'orders MAE':>17} {'orders Spearman':>17} {'revenue MAE':>19} "
+        f"{'revenue Spearman':>17} {'churn AUC':>15} {'a':>9}"
     )
     for label, result, _ in summary_rows:
         m, b = result.metrics["model"], result.metrics["baseline"]
         say(
-            f"  {label:<30} {m['orders']['mae']:7.3f} / {b['orders']['mae']:7.3f} "
+            f"  {label:<50} {m['orders']['mae']:7.3f} / {b['orders']['mae']:7.3f} "
             f"{m['orders']['spearman']:7.3f} / {b['orders']['spearman']:7.3f} "
             f"{m['revenue']['mae']:8.1f} / {b['revenue']['mae']:8.1f} "
+            f"{m['revenue']['spearman']:7.3f} / {b['revenue']['spearman']:7.3f} "
             f"{m['churn']['auc']:6.3f} / {b['churn']['auc']:6.3f} {result.report.bgnbd.a:9.2e}"
         )
     return 0

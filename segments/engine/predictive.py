@@ -24,7 +24,11 @@ Models (all parameters fitted by maximum likelihood on log-parameters with L-BFG
   out with probability p ~ Beta(a, b). Parameters ``r, alpha, a, b``.
 * **Gamma-Gamma** (Fader & Hardie 2005, "The Gamma-Gamma model of monetary value"): order values
   z ~ Gamma(p, rate ν), ν ~ Gamma(q, rate γ), independent of the purchase process; fitted on
-  customers with at least one repeat order (their mean repeat-order value). ``p, q, gamma``.
+  every customer's mean order value over all their orders (``PredictiveConfig.order_values =
+  "all"``, the default) or, as in the paper, on customers with a repeat order and their mean
+  repeat-order value ("repeat"). On the demo data "all" ranks customers' future revenue much
+  better (backtest Spearman 0.527 vs 0.488 at a 2011-06-01 cut; 0.517 vs 0.432 at 2011-03-01):
+  a one-time buyer's first basket says a lot about the next. ``p, q, gamma``.
 
 Per-customer predictions (:func:`predict`), horizon ``t`` days after the calibration end:
 
@@ -42,7 +46,8 @@ Per-customer predictions (:func:`predict`), horizon ``t`` days after the calibra
   Gamma(r+x, α+T)). This is what "likely to churn in the next 90 days" asks; the backtest
   scores it against who actually did not order.
 * ``expected_order_value``: Gamma-Gamma posterior mean spend per order, a weighted average of the
-  population mean p·γ/(q − 1) and the customer's own mean; with x = 0 it is the population mean.
+  population mean p·γ/(q − 1) and the customer's own mean, weighted by the number of orders seen
+  (with "repeat" values and x = 0 it is the population mean).
 * ``clv``: Σ over the horizon of expected orders × expected order value. Without discounting it
   is ``expected_orders · expected_order_value``; with a daily discount rate d the expected order
   flow is discounted day by day (increments of E[Y] between whole days, factor (1 + d)^−day).
@@ -65,8 +70,9 @@ interval is [0, 0] or [0, 1]); each tail (below lo, above hi) should hold at mos
 
 Data-sufficiency flags: per fit (:class:`FitReport`), too few repeat buyers, too short a
 calibration period, no convergence, or q ≤ 1 (mean order value undefined); per customer
-``no_repeat`` (monetary comes from the population prior only), ``short_history`` (age below
-``min_customer_days``) and ``sufficient`` (fit sufficient and history not short).
+``no_repeat`` (no repeat order yet: the purchase rate rests on the population prior),
+``short_history`` (age below ``min_customer_days``) and ``sufficient`` (fit sufficient and
+history not short).
 
 :func:`backtest` fits on a calibration period, predicts the holdout's orders and revenue per
 customer and compares with what happened, beside the naive baseline "next period = last
@@ -398,10 +404,14 @@ class PredictiveConfig:
     """``model``: "mbgnbd" (default: one-time buyers can be inactive too) or "bgnbd".
     ``merge_same_day``: a customer's orders on one calendar day (UTC) count as one order: shops
     split baskets into several invoices minutes apart, which the purchase-count models would
-    otherwise read as a very high rate."""
+    otherwise read as a very high rate. ``order_values``: the orders whose values the
+    Gamma-Gamma sees — "all" (default: a one-time buyer's first order says something about the
+    next) or "repeat" (the original paper's choice: repeat orders only, one-time buyers get the
+    population mean)."""
 
     model: str = "mbgnbd"
     merge_same_day: bool = True
+    order_values: str = "all"
     horizon_days: float = 90.0
     daily_discount: float = 0.0
     n_boot: int = 200
@@ -432,9 +442,9 @@ class FitReport:
 def fit(summary: pd.DataFrame, config: PredictiveConfig | None = None) -> FitReport:
     """Fit both models on a :func:`customer_summary` frame and judge data sufficiency."""
     cfg = config or PredictiveConfig()
-    x, t_x, T, m = _arrays(summary)
+    x, t_x, T, n, m = _arrays(summary, cfg)
     bg, ok_bg = fit_bgnbd(x, t_x, T, modified=cfg.model == "mbgnbd")
-    gg, ok_gg = fit_gamma_gamma(x, m)
+    gg, ok_gg = fit_gamma_gamma(n, m)
     repeat = int((x > 0).sum())
     span = float(T.max()) if T.size else 0.0
     reasons: list[str] = []
@@ -449,12 +459,26 @@ def fit(summary: pd.DataFrame, config: PredictiveConfig | None = None) -> FitRep
     return FitReport(bg, gg, len(summary), repeat, span, ok_bg and ok_gg, tuple(reasons))
 
 
-def _arrays(summary: pd.DataFrame) -> tuple[_F64, _F64, _F64, _F64]:
+def _arrays(summary: pd.DataFrame, cfg: PredictiveConfig) -> tuple[_F64, _F64, _F64, _F64, _F64]:
+    """x, t_x, T and the Gamma-Gamma's inputs: the number of orders whose values count and their
+    mean value (every order, or the repeat orders only: ``PredictiveConfig.order_values``)."""
+    x = summary["frequency"].to_numpy(dtype=np.float64)
+    if cfg.order_values == "all":
+        n = summary["orders"].to_numpy(dtype=np.float64)
+        value = np.divide(
+            summary["revenue"].to_numpy(dtype=np.float64),
+            n,
+            out=np.zeros_like(n),
+            where=n > 0,
+        )
+    else:
+        n, value = x, summary["monetary"].to_numpy(dtype=np.float64)
     return (
-        summary["frequency"].to_numpy(dtype=np.float64),
+        x,
         summary["recency"].to_numpy(dtype=np.float64),
         summary["T"].to_numpy(dtype=np.float64),
-        summary["monetary"].to_numpy(dtype=np.float64),
+        n,
+        value,
     )
 
 
@@ -464,12 +488,13 @@ def _point(
     x: _F64,
     t_x: _F64,
     T: _F64,
+    n: _F64,
     m: _F64,
     cfg: PredictiveConfig,
 ) -> dict[str, _F64]:
     h = cfg.horizon_days
     orders = expected_orders(bg, h, x, t_x, T)
-    value = expected_order_value(gg, x, m)
+    value = expected_order_value(gg, n, m)
     if cfg.daily_discount > 0.0:
         days = np.arange(1, int(np.ceil(h)) + 1, dtype=np.float64)
         days[-1] = h
@@ -511,8 +536,8 @@ def predict(
     ``next_order_date`` (datetime) and the flags ``no_repeat``, ``short_history``,
     ``sufficient`` (bool)."""
     cfg = config or PredictiveConfig()
-    x, t_x, T, m = _arrays(summary)
-    out = pd.DataFrame(_point(report.bgnbd, report.gamma_gamma, x, t_x, T, m, cfg))
+    x, t_x, T, n, m = _arrays(summary, cfg)
+    out = pd.DataFrame(_point(report.bgnbd, report.gamma_gamma, x, t_x, T, n, m, cfg))
     out.index = summary.index
     # beyond ten years (a degenerate fit on tiny data) there is no meaningful date
     days = out["next_order_days"].where(out["next_order_days"] <= MAX_NEXT_ORDER_DAYS)
@@ -537,7 +562,7 @@ def predict_with_intervals(
     cfg = config or PredictiveConfig()
     report = fit(summary, cfg)
     out = predict(summary, report, calibration_end=calibration_end, config=cfg)
-    x, t_x, T, m = _arrays(summary)
+    x, t_x, T, n_values, m = _arrays(summary, cfg)
     n = x.size
     rng = np.random.default_rng(cfg.seed)
     reps: dict[str, list[_F64]] = {c: [] for c in POINT_COLUMNS}
@@ -547,12 +572,17 @@ def predict_with_intervals(
         w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64) if n else np.zeros(0)
         bg, _ = fit_bgnbd(x, t_x, T, weights=w, start=report.bgnbd, modified=report.bgnbd.modified)
         gg, _ = fit_gamma_gamma(
-            x, m, weights=w, start=report.gamma_gamma if report.gamma_gamma.q > 0 else None
+            n_values,
+            m,
+            weights=w,
+            start=report.gamma_gamma if report.gamma_gamma.q > 0 else None,
         )
-        point = _point(bg, gg, x, t_x, T, m, cfg)
+        point = _point(bg, gg, x, t_x, T, n_values, m, cfg)
         for c in POINT_COLUMNS:
             reps[c].append(point[c])
-        k, rev = _simulate_future(bg, gg, x, T, m, point["p_alive"], cfg.horizon_days, rng)
+        k, rev = _simulate_future(
+            bg, gg, x, T, n_values, m, point["p_alive"], cfg.horizon_days, rng
+        )
         pred_orders.append(k)
         pred_revenue.append(rev)
         if on_progress is not None:
@@ -578,6 +608,7 @@ def _simulate_future(
     gg: GammaGammaParams,
     x: _F64,
     T: _F64,
+    n: _F64,
     m: _F64,
     alive_prob: _F64,
     t: float,
@@ -590,8 +621,8 @@ def _simulate_future(
     k = np.minimum(rng.poisson(lam * t), rng.geometric(drop)) * alive
     if not (gg.p > 0 and gg.q > 0 and gg.gamma > 0):
         return k.astype(np.float64), np.full(x.size, np.nan)
-    mm = np.where(x > 0, m, 0.0)
-    nu = rng.gamma(gg.q + gg.p * x, 1.0 / (gg.gamma + mm * x))
+    mm = np.where(n > 0, m, 0.0)
+    nu = rng.gamma(gg.q + gg.p * n, 1.0 / (gg.gamma + mm * n))
     revenue = np.where(k > 0, rng.gamma(np.maximum(k, 1) * gg.p, 1.0 / nu), 0.0)
     return k.astype(np.float64), revenue
 

@@ -507,8 +507,9 @@ def test_the_pipeline_on_a_tiny_shop_is_flagged_everywhere(viewer_client, sample
         reasons
     )
     assert "3 customers scored" in _text(page)
-    # the undefined Gamma-Gamma parameters show as dashes
-    assert "Gamma-Gamma p –" in _text(page)
+    # the order-value model is fitted on the three first orders (all orders' values count)
+    assert "Gamma-Gamma p –" not in _text(page)
+    assert run.metrics["fit"]["gamma_gamma"]["p"] is not None
     # and a scored customer's page carries the warnings
     customer = _text(_page(viewer_client.get("/customers/17850/")))
     assert "No repeat order yet" in customer

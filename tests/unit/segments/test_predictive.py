@@ -587,3 +587,35 @@ def test_same_day_invoices_are_one_order() -> None:
     )
     assert raw.customers["actual_orders"].tolist() == [2, 1, 0]
     np.testing.assert_allclose(raw.customers["baseline_orders"], np.array([4, 2, 2]) / 10 * 30)
+
+
+def test_order_values_all_or_repeat(sim: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+    _, _, summary = sim
+    end = START + pd.Timedelta(days=365)
+    one_timers = summary.index[summary["frequency"] == 0]
+    # a one-time buyer with a basket ten times the usual
+    big = one_timers[0]
+    summary = summary.copy()
+    summary.loc[big, "revenue"] = 10 * summary["revenue"].median()
+    every = PredictiveConfig(order_values="all", n_boot=0)
+    repeat = PredictiveConfig(order_values="repeat", n_boot=0)
+    out_all = predict(summary, fit(summary, every), calibration_end=end, config=every)
+    report = fit(summary, repeat)
+    out_repeat = predict(summary, report, calibration_end=end, config=repeat)
+    # "repeat": every one-time buyer gets the population mean p·γ/(q − 1)
+    gg = report.gamma_gamma
+    np.testing.assert_allclose(
+        out_repeat.loc[one_timers, "expected_order_value"], gg.p * gg.gamma / (gg.q - 1)
+    )
+    # "all": the first basket counts, shrunk towards the mean — by hand for the big one
+    gg_all = fit(summary, every).gamma_gamma
+    m = summary.loc[big, "revenue"]
+    by_hand = gg_all.p * (gg_all.gamma + m) / (gg_all.p + gg_all.q - 1)
+    assert out_all.loc[big, "expected_order_value"] == pytest.approx(by_hand)
+    others = out_all.loc[one_timers[1:], "expected_order_value"]
+    assert out_all.loc[big, "expected_order_value"] > others.max()
+    # repeat buyers: a mean over x + 1 orders (first included) instead of x
+    buyer = summary.index[summary["frequency"] == 3][0]
+    n, mean = 4.0, summary.loc[buyer, "revenue"] / 4.0
+    expected = gg_all.p * (gg_all.gamma + mean * n) / (gg_all.p * n + gg_all.q - 1)
+    assert out_all.loc[buyer, "expected_order_value"] == pytest.approx(expected)
