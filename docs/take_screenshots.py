@@ -134,7 +134,7 @@ def take(base_url: str, username: str, password: str, out: Path) -> list[str]:
                 scores = page.locator("section.customer-scores")
                 if scores.count():
                     scores.screenshot(path=str(out / "customer-scores.png"))
-                    say("    docs/screenshots/customer-scores.png (its scores)")
+                    say(f"    {out / 'customer-scores.png'}  (its scores)")
                 else:
                     missing.append("customer-scores.png")
             else:
