@@ -323,25 +323,16 @@ def campaign_audience(
         treatment, control = control_split(ids, seed=campaign.control_seed, share=share)
         label = f"Control group: {len(control):,} ({share:.0%}) drawn at random among them"
         _step(steps, label, len(treatment))
-        return Audience(
-            steps=steps,
-            treatment_ids=[int(i) for i in treatment],
-            control_ids=[int(i) for i in control],
-            run=run,
-            as_of=as_of,
-            ranked_by=ranked_by,
-        )
-
-    treatment, control = control_split(ids, seed=campaign.control_seed, share=share)
-    _step(steps, f"Control group: {len(control):,} ({share:.0%}) held out", len(treatment))
-
-    if limit and len(treatment) + len(control) > limit:
-        held = round_half_up(share * limit)
-        treatment, control = treatment[: limit - held], control[:held]
-        _step(steps, f"Recipient limit {limit:,} (control {held:,})", len(treatment))
     else:
-        label = f"Within the limit {limit:,}" if limit else "No recipient limit"
-        _step(steps, label, len(treatment))
+        treatment, control = control_split(ids, seed=campaign.control_seed, share=share)
+        _step(steps, f"Control group: {len(control):,} ({share:.0%}) held out", len(treatment))
+        if limit and len(treatment) + len(control) > limit:
+            held = round_half_up(share * limit)
+            treatment, control = treatment[: limit - held], control[:held]
+            _step(steps, f"Recipient limit {limit:,} (control {held:,})", len(treatment))
+        else:
+            label = f"Within the limit {limit:,}" if limit else "No recipient limit"
+            _step(steps, label, len(treatment))
 
     return Audience(
         steps=steps,
@@ -349,6 +340,7 @@ def campaign_audience(
         control_ids=[int(i) for i in control],
         run=run,
         as_of=as_of,
+        ranked_by=ranked_by,
     )
 
 

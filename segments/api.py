@@ -429,7 +429,7 @@ class OrdersIntervalSerializer(serializers.Serializer):
 
 class ScoreFlagsSerializer(serializers.Serializer):
     no_repeat = serializers.BooleanField(
-        help_text="No repeat order yet: order value from the population prior only"
+        help_text="No repeat order yet: the purchase rate rests on the population prior"
     )
     short_history = serializers.BooleanField(help_text="First order too recent to judge")
     sufficient = serializers.BooleanField(

@@ -79,8 +79,8 @@ def score_infos(horizon_days: int) -> list[ScoreInfo]:
             "Predicted order value",
             "currency",
             "Expected value of one order (Gamma-Gamma): a weighted average of the population's "
-            "mean order value and the customer's own repeat orders. With no repeat order yet it "
-            "is the population mean.",
+            "mean order value and the customer's own orders, the more orders the more their "
+            "own (a one-time buyer's single order counts, shrunk towards the mean).",
         ),
         ScoreInfo(
             "next_order_days",
@@ -402,8 +402,8 @@ def customer_prediction(customer: Customer) -> CustomerPrediction:
     if score is not None:
         if score.no_repeat:
             warnings.append(
-                "No repeat order yet: the order value (and so the predicted revenue) is the "
-                "population average, and the purchase rate leans on the population too."
+                "No repeat order yet: the purchase rate leans on the population, and the order "
+                "value rests on a single order, shrunk towards the population average."
             )
         if score.short_history:
             warnings.append(

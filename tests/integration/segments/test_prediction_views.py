@@ -460,8 +460,8 @@ def test_a_customers_flags_are_warnings(viewer_client, sample):
     assert warnings
     items = [html.unescape(i) for i in re.findall(r"<li>(.*?)</li>", warnings[1])]
     assert items == [
-        "No repeat order yet: the order value (and so the predicted revenue) is the population "
-        "average, and the purchase rate leans on the population too.",
+        "No repeat order yet: the purchase rate leans on the population, and the order value "
+        "rests on a single order, shrunk towards the population average.",
         "Short history: the first order was less than 14 days before the prediction date, too "
         "soon to say much about this customer.",
         "The model's fit is not sufficient, so none of these scores should be trusted: "
